@@ -1,0 +1,45 @@
+"""memorag: global-memory-enhanced retrieval augmentation (MemoRAG, arXiv 2409.05591) on CPU-sized models.
+
+    from memorag import MemoRAG
+    rag = MemoRAG()
+    rag.memorize(open("book.txt").read(), store="stores/book")
+    print(rag.ask("How does the story end?").answer)
+
+Importing memorag loads no model and no torch; they load when first used.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig  # noqa: E402
+from memorag.errors import (  # noqa: E402
+    EmptyInputError,
+    GenerationError,
+    InputDecodeError,
+    MemoRAGError,
+    MemoryBudgetError,
+    NotMemorizedError,
+    StoreCorruptError,
+    StoreMismatchError,
+    StoreNotFoundError,
+    UnknownModelError,
+)
+from memorag.types import Answer, Chunk, Clue, Document, EvidencePassage  # noqa: E402
+
+
+def __getattr__(name: str) -> object:
+    # The pipeline imports torch; keep `import memorag` light until it is used.
+    if name == "MemoRAG":
+        from memorag.pipeline import MemoRAG
+
+        return MemoRAG
+    raise AttributeError(f"module 'memorag' has no attribute {name!r}")
+
+
+__all__ = [
+    "Answer", "Chunk", "Clue", "Document", "EmptyInputError", "EvidencePassage", "GenerationConfig",
+    "GenerationError", "InputDecodeError", "MemoRAG", "MemoRAGError", "MemoryBudgetError", "MemoryConfig",
+    "NotMemorizedError", "RetrievalConfig", "StoreCorruptError", "StoreMismatchError", "StoreNotFoundError",
+    "UnknownModelError",
+]

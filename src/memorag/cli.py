@@ -1,0 +1,212 @@
+"""`memorag`: the command line, a thin twin of the Python API (see docs/cli.md).
+
+Environment variables are read here only: MEMORAG_API_KEY (or the one --api-key-env names) for HTTP generators.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from memorag.config import BETAS, COMPRESSORS, GenerationConfig, MemoryConfig, RetrievalConfig
+from memorag.errors import MemoRAGError
+
+
+def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """MemoRAGError (and bad values) print one line and exit 2, without a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (MemoRAGError, FileNotFoundError, ValueError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _generator_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--generator", "generator_model", default="smollm2", show_default=True,
+                     help="Generator model: an embedded name, local path or HF id; with --generator-url, the "
+                          "model name the server serves."),
+        click.option("--generator-url", default=None,
+                     help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI), e.g. "
+                          "http://127.0.0.1:8000/v1. Without it the generator runs locally."),
+        click.option("--api-key-env", default="MEMORAG_API_KEY", show_default=True,
+                     help="Environment variable holding the API key for --generator-url."),
+        click.option("--generator-window", type=int, default=None,
+                     help="Context window of the generator in tokens (default: the local model's own; 8192 "
+                          "for servers)."),
+        click.option("--max-new-tokens", type=int, default=128, show_default=True,
+                     help="Most tokens the generator writes."),
+        click.option("--device", default="cpu", show_default=True, help="torch device for local models: cpu, cuda."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _generation_config(generator_model: str, generator_url: str | None, api_key_env: str,
+                       generator_window: int | None, max_new_tokens: int, device: str) -> GenerationConfig:
+    if generator_url:
+        return GenerationConfig(backend="openai", model=generator_model, base_url=generator_url,
+                                api_key=os.environ.get(api_key_env), context_window=generator_window,
+                                max_new_tokens=max_new_tokens)
+    return GenerationConfig(model=generator_model, context_window=generator_window,
+                            max_new_tokens=max_new_tokens, device=device)
+
+
+def _emit(data: dict[str, Any], as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else text)
+
+
+def _answer_text(answer: Any) -> str:
+    lines = []
+    if answer.clues:
+        lines.append("Clues:")
+        lines += [f"  [{clue.kind}] {clue.text}" for clue in answer.clues]
+    if answer.evidence:
+        lines.append("Evidence:")
+        for passage in answer.evidence:
+            snippet = " ".join(passage.text.split())[:160]
+            lines.append(f"  {passage.source} [{passage.chunk.start}:{passage.chunk.end}] {snippet}")
+    lines.append(f"Answer: {answer.answer}")
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="memorag")
+def cli() -> None:
+    """MemoRAG on your machine: memorize long texts into a compressed global memory and an index, then ask.
+
+    \b
+    memorag memorize book.txt --store stores/book
+    memorag ask stores/book "How does the story end?"
+    """
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--store", required=True, type=click.Path(path_type=Path), help="Directory to write the store to.")
+@click.option("--append", is_flag=True, help="Add the files to an existing store instead of replacing it.")
+@click.option("--memory-model", default="smollm2", show_default=True,
+              help="Memory model: embedded name (smollm2, gemma3-270m), local path, .gguf file or HF id.")
+@click.option("--beta", type=click.Choice([str(b) for b in BETAS]), default=None,
+              help="KV compression ratio per window. Default: the smallest that fits the model's window.")
+@click.option("--compressor", type=click.Choice(COMPRESSORS), default="snapkv", show_default=True,
+              help="snapkv keeps the keys the window's last tokens attend to; mean averages runs of beta.")
+@click.option("--window", type=int, default=2048, show_default=True, help="Tokens read per step before compressing.")
+@click.option("--embedder", default="minilm", show_default=True, help="Sentence embedder: embedded name, path or HF id.")
+@click.option("--chunk-tokens", type=int, default=200, show_default=True, help="Chunk size in embedder tokens.")
+@click.option("--chunk-overlap", type=int, default=32, show_default=True, help="Tokens shared by neighbouring chunks.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the files.")
+@click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
+@click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
+@_fail_cleanly
+def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: str, beta: str | None,
+             compressor: str, window: int, embedder: str, chunk_tokens: int, chunk_overlap: int, encoding: str,
+             device: str, as_json: bool) -> None:
+    """Read FILES (text files or folders of them) into a memory and an index saved at --store."""
+    from memorag.pipeline import MemoRAG
+
+    if append and (store / "manifest.json").exists():
+        rag = MemoRAG.load(store, device=device)
+    else:
+        rag = MemoRAG(
+            MemoryConfig(model=memory_model, beta=int(beta) if beta else None, compressor=compressor,
+                         window=window, device=device),
+            RetrievalConfig(embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, device=device),
+        )
+    timings = rag.memorize(list(files), store=store, progress=not as_json, encoding=encoding)
+    info = rag.memory.describe()
+    data = {"store": str(store), "timings": timings, "memory": info, "chunks": len(rag.retriever.chunks)}
+    _emit(data, as_json, f"memorized {info['tokens_read']} tokens into {info['entries']} memory entries "
+                         f"(beta {info['beta']}) and {data['chunks']} chunks at {store} "
+                         f"in {sum(timings.values()):.1f}s")
+
+
+def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu") -> Any:
+    from memorag.pipeline import MemoRAG
+
+    return MemoRAG.load(store, generation=generation, device=device)
+
+
+@cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("question")
+@click.option("--mode", type=click.Choice(["memorag", "rag", "memory", "full"]), default="memorag", show_default=True,
+              help="memorag: clues + question query the index; rag: question only; memory: the memory model "
+                   "answers alone; full: the generator reads the whole text, cut in the middle.")
+@click.option("--top-k", type=int, default=None, help="Chunks retrieved per query (default: the store's, 3).")
+@_generator_options
+@click.option("--json", "as_json", is_flag=True, help="Print answer, clues, evidence and timings as JSON.")
+@_fail_cleanly
+def ask(store: Path, question: str, mode: str, top_k: int | None, as_json: bool, **generator: Any) -> None:
+    """Answer QUESTION about the texts memorized in STORE."""
+    rag = _open(store, _generation_config(**generator), generator["device"])
+    answer = rag.ask(question, mode=mode, top_k=top_k)
+    _emit(answer.to_dict(), as_json, _answer_text(answer))
+
+
+@cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--points", type=int, default=5, show_default=True, help="Key points the memory lists.")
+@_generator_options
+@click.option("--json", "as_json", is_flag=True, help="Print summary, key points and evidence as JSON.")
+@_fail_cleanly
+def summarize(store: Path, points: int, as_json: bool, **generator: Any) -> None:
+    """Summarize STORE: key points from memory -> retrieved evidence -> a summary."""
+    rag = _open(store, _generation_config(**generator), generator["device"])
+    answer = rag.summarize(points)
+    _emit(answer.to_dict(), as_json, _answer_text(answer))
+
+
+@cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("question")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["span", "question", "answer"]),
+              help="Clue kinds to recall (repeatable; default: all three).")
+@click.option("--json", "as_json", is_flag=True, help="Print the clues as JSON.")
+@_fail_cleanly
+def recall(store: Path, question: str, kinds: tuple[str, ...], as_json: bool) -> None:
+    """Print the clues the memory recalls for QUESTION (spans, surrogate questions, draft answer)."""
+    rag = _open(store, None)
+    clues = rag.memory.clues(question, kinds or ("span", "question", "answer"))
+    data = {"question": question, "clues": [{"kind": c.kind, "text": c.text} for c in clues]}
+    _emit(data, as_json, "\n".join(f"[{c.kind}] {c.text}" for c in clues) or "(no clues)")
+
+
+@cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@_fail_cleanly
+def info(store: Path, as_json: bool) -> None:
+    """Show what STORE holds: documents, memory size, settings and timings (reads no model)."""
+    from memorag.store import read_manifest
+
+    manifest = read_manifest(store)
+    state = manifest["memory_state"]
+    size = sum(f.stat().st_size for f in store.iterdir() if f.is_file())
+    text = (f"store {store} ({size / 1e6:.1f} MB), memorag {manifest.get('memorag_version')}\n"
+            f"documents: {len(manifest['documents'])}, chunks: {manifest['chunks']}\n"
+            f"memory: {state['kind']} {state['model']}, {state['tokens_read']} tokens -> {state['entries']} entries "
+            f"(beta {state['beta']}, {state['compressor']}, window {state['window']}), {state['bytes'] / 1e6:.1f} MB\n"
+            f"embedder: {manifest['retrieval']['embedder']}, chunk {manifest['retrieval']['chunk_tokens']} tokens")
+    _emit({**manifest, "bytes_on_disk": size}, as_json, text)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Configuration as frozen dataclasses; each is saved as JSON in a store's manifest and read back from it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+BETAS = (1, 2, 4, 8, 16, 32, 64)
+COMPRESSORS = ("snapkv", "mean")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """How the memory model reads the context into its compressed global memory (see docs/architecture.md).
+
+    beta: compression ratio of each window's KV entries (1 keeps all); None picks the smallest ratio in
+    BETAS whose memory fits the model's window with room for the working window.
+    """
+
+    model: str = "smollm2"
+    beta: int | None = None
+    compressor: str = "snapkv"
+    window: int = 2048  # tokens prefilled at once; each window is compressed before the next is read
+    observation: int = 32  # last tokens of a window whose attention scores its keys (snapkv)
+    pool_kernel: int = 7  # max-pool width over scores, keeps neighbours of salient tokens (snapkv)
+    reserve: int = 768  # positions kept free for a recall prompt and its generated clues
+    max_clue_tokens: int = 128
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.beta is not None and self.beta not in BETAS:
+            raise ValueError(f"beta must be one of {BETAS} or None (auto), not {self.beta}")
+        if self.compressor not in COMPRESSORS:
+            raise ValueError(f"compressor must be one of {COMPRESSORS}, not {self.compressor!r}")
+        if self.window < 8:
+            raise ValueError(f"window must be at least 8 tokens, not {self.window}")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Chunking and search. The default chunk fits all-MiniLM-L6-v2, which reads at most 256 tokens."""
+
+    embedder: str = "minilm"
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    top_k: int = 3
+    batch_size: int = 32
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise ValueError("chunk_overlap must be at least 0 and smaller than chunk_tokens")
+        if self.top_k < 1:
+            raise ValueError("top_k must be at least 1")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """The generator: `backend` "local" loads `model` with transformers; "openai" calls an HTTP server.
+
+    For "openai", `model` is the served model name and `base_url` the server (e.g. http://127.0.0.1:8000/v1);
+    the API key is read from the environment variable named by `api_key_env` at the edge (CLI), never here.
+    """
+
+    backend: str = "local"
+    model: str = "smollm2"
+    base_url: str | None = None
+    api_key: str | None = None
+    context_window: int | None = None  # None: the local model's own; required sense for HTTP servers
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "openai"):
+            raise ValueError(f"backend must be 'local' or 'openai', not {self.backend!r}")
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("the openai backend needs base_url, e.g. http://127.0.0.1:8000/v1")
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    data = asdict(config)
+    data.pop("api_key", None)  # never persist secrets
+    return data
+
+
+def config_from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a config, ignoring keys this version does not know (a newer minor release may add some)."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in known})

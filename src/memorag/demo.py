@@ -1,0 +1,68 @@
+"""`make demo` / `python -m memorag.demo`: the whole pipeline on a long real text that ships with CPython.
+
+The text is a slice of about 30k tokens of the Python Language Reference (`pydoc_data.topics`, written by the
+Python documentation authors). The demo memorizes it into a store, loads the store back as a user would, and
+answers two questions in `memorag` mode, printing clues, evidence and answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+DEMO_QUESTIONS = (
+    "What does the nonlocal statement do?",
+    "What happens when a pass statement is executed?",
+)
+
+
+def reference_slice(max_chars: int = 120_000, first_topic: str = "import") -> str:
+    """Topics of the Language Reference in alphabetical order from `first_topic`, up to `max_chars`."""
+    from pydoc_data.topics import topics
+
+    names = sorted(topics)
+    parts, size = [], 0
+    for name in names[names.index(first_topic) :]:
+        if size + len(topics[name]) > max_chars:
+            break
+        parts.append(topics[name])
+        size += len(topics[name]) + 2
+    return "\n\n".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", type=Path, default=Path("stores/python-reference"))
+    parser.add_argument("--chars", type=int, default=120_000, help="size of the slice in characters")
+    args = parser.parse_args()
+
+    from memorag import MemoRAG
+
+    source = args.store.parent / "python-reference.txt"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text(reference_slice(args.chars), encoding="utf-8")
+    print(f"memorizing {source} ({source.stat().st_size:,} bytes) into {args.store} ...")
+    rag = MemoRAG()
+    timings = rag.memorize([source], store=args.store, progress=True)
+    described = rag.memory.describe()
+    print(f"memory: {described['tokens_read']} tokens -> {described['entries']} entries at beta {described['beta']}")
+    print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+
+    started = time.perf_counter()
+    rag = MemoRAG.load(args.store)
+    print(f"loaded the store in {time.perf_counter() - started:.1f}s")
+    for question in DEMO_QUESTIONS:
+        answer = rag.ask(question)
+        print(f"\nQ: {question}")
+        for clue in answer.clues:
+            print(f"  clue [{clue.kind}] {clue.text}")
+        for passage in answer.evidence:
+            snippet = " ".join(passage.text.split())[:120]
+            print(f"  evidence {Path(passage.source).name}[{passage.chunk.start}:{passage.chunk.end}] {snippet}")
+        print(f"A: {answer.answer}")
+        print("  (" + ", ".join(f"{k} {v:.1f}s" for k, v in answer.timings.items()) + ")")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Every error memorag raises on purpose: one class per thing that can go wrong, each message says what to do."""
+
+from __future__ import annotations
+
+
+class MemoRAGError(Exception):
+    """Base class; the CLI prints these without a traceback and exits with status 2."""
+
+
+class EmptyInputError(MemoRAGError, ValueError):
+    """The text (or file) given to memorize holds no characters other than white space."""
+
+
+class InputDecodeError(MemoRAGError, ValueError):
+    """A file is binary or is not valid text in the requested encoding."""
+
+
+class StoreNotFoundError(MemoRAGError, FileNotFoundError):
+    """No memorag store at the given path."""
+
+
+class StoreCorruptError(MemoRAGError):
+    """A store exists but a file is missing, truncated or unreadable."""
+
+
+class StoreMismatchError(MemoRAGError):
+    """A store was made with another memory model, embedder or a newer store format."""
+
+
+class NotMemorizedError(MemoRAGError, RuntimeError):
+    """A question was asked before anything was memorized or loaded."""
+
+
+class UnknownModelError(MemoRAGError, ValueError):
+    """A model name is neither an embedded default, a local path nor a loadable Hugging Face id."""
+
+
+class MemoryBudgetError(MemoRAGError):
+    """The compressed memory would not fit the memory model's window."""
+
+
+class GenerationError(MemoRAGError, RuntimeError):
+    """A generator backend (local or HTTP) failed to produce text."""

@@ -1,0 +1,181 @@
+"""Answer-quality metrics for long-context benchmarks, reimplemented after LongBench's `metrics.py` (pure functions).
+
+`normalize_answer`, `qa_f1_score`, `first_line` and the max-over-references rule of `best_over_answers` follow
+THUDM/LongBench (`metrics.py`, `eval.py`) exactly. `rouge_l` is a plain ROUGE-L F1 over one LCS of normalized
+tokens; LongBench calls the `rouge` package (pltrdy), which is case-sensitive, keeps punctuation, splits both texts
+into sentences on "." and scores a summary-level union LCS over sets of words, so summary scores here are close to
+LongBench's but not identical. Left out: LongBench's Chinese metrics (jieba), classification, passage count,
+passage retrieval and code similarity; `metric_for_task` raises `UnknownTaskError` for those tasks.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+
+from memorag.errors import MemoRAGError
+
+Metric = Callable[[str, str], float]  # (prediction, ground_truth) -> score in [0, 1]
+
+_PUNCTUATION = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+class UnknownTaskError(MemoRAGError, ValueError):
+    """A task name has no metric here (not a LongBench, L-Eval or MuSiQue task this module scores)."""
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop ASCII punctuation, drop the articles a/an/the, collapse white space (LongBench order)."""
+    lowered = text.lower()
+    no_punctuation = "".join(ch for ch in lowered if ch not in _PUNCTUATION)
+    no_articles = _ARTICLES.sub(" ", no_punctuation)
+    return " ".join(no_articles.split())
+
+
+def first_line(prediction: str) -> str:
+    """The first line after leading newlines: LongBench cuts trec, triviaqa, samsum and lsht answers this way."""
+    return prediction.lstrip("\n").split("\n")[0]
+
+
+def _token_f1(prediction_tokens: Sequence[str], truth_tokens: Sequence[str]) -> float:
+    """Bag-of-tokens F1; 0.0 when the bags share no token (also when either is empty)."""
+    common = Counter(prediction_tokens) & Counter(truth_tokens)
+    num_same = sum(common.values())
+    if num_same == 0:
+        return 0.0
+    precision = num_same / len(prediction_tokens)
+    recall = num_same / len(truth_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def qa_f1_score(prediction: str, ground_truth: str) -> float:
+    """Token F1 between the normalized prediction and reference (SQuAD/LongBench `qa_f1_score`)."""
+    return _token_f1(normalize_answer(prediction).split(), normalize_answer(ground_truth).split())
+
+
+def exact_match(prediction: str, ground_truth: str) -> float:
+    """1.0 when prediction and reference are equal after `normalize_answer`, else 0.0."""
+    return float(normalize_answer(prediction) == normalize_answer(ground_truth))
+
+
+def lcs_length(first: Sequence[str], second: Sequence[str]) -> int:
+    """Length of the longest common subsequence, by dynamic programming in O(len(first) * len(second))."""
+    if len(second) > len(first):
+        first, second = second, first  # keep the DP row as short as possible
+    previous = [0] * (len(second) + 1)
+    for item in first:
+        current = [0]
+        for j, other in enumerate(second):
+            current.append(previous[j] + 1 if item == other else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+def rouge_l(prediction: str, ground_truth: str) -> float:
+    """ROUGE-L F1 (Lin 2004, sentence level, beta 1) over white-space tokens of the normalized texts."""
+    prediction_tokens = normalize_answer(prediction).split()
+    truth_tokens = normalize_answer(ground_truth).split()
+    lcs = lcs_length(prediction_tokens, truth_tokens)
+    if lcs == 0:
+        return 0.0
+    precision = lcs / len(prediction_tokens)
+    recall = lcs / len(truth_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+METRICS: dict[str, Metric] = {
+    "qa_f1": qa_f1_score,
+    "exact_match": exact_match,
+    "rouge_l": rouge_l,
+}
+
+
+def best_over_answers(metric: Metric | str, prediction: str, answers: Iterable[str]) -> float:
+    """The best score over the reference answers, as LongBench scores; 0.0 when there is no reference.
+
+    `metric` is a function or a name in `METRICS`.
+    """
+    score_fn = METRICS[metric] if isinstance(metric, str) else metric
+    return max((score_fn(prediction, answer) for answer in answers), default=0.0)
+
+
+# LongBench v1 English tasks this module scores (THUDM/LongBench eval.py, `dataset2metric`).
+_LONGBENCH_TASKS = {
+    "narrativeqa": "qa_f1",
+    "qasper": "qa_f1",
+    "multifieldqa_en": "qa_f1",
+    "hotpotqa": "qa_f1",
+    "2wikimqa": "qa_f1",
+    "musique": "qa_f1",
+    "triviaqa": "qa_f1",
+    "gov_report": "rouge_l",
+    "qmsum": "rouge_l",
+    "multi_news": "rouge_l",
+    "samsum": "rouge_l",
+}
+# L-Eval open-ended tasks (names with or without the "leval_" prefix); other "*_qa" / "*_summ" names by suffix.
+_LEVAL_TASKS = {
+    "multidoc_qa": "qa_f1",
+    "scientific_qa": "qa_f1",
+    "financial_qa": "qa_f1",
+    "legal_contract_qa": "qa_f1",
+    "natural_question": "qa_f1",
+    "narrative_qa": "qa_f1",
+    "paper_assistant": "rouge_l",
+}
+_OTHER_TASKS = {"musique_cacheblend": "qa_f1"}
+
+
+def metric_for_task(dataset_name: str) -> str:
+    """The `METRICS` key that scores a task: "hotpotqa" -> "qa_f1", "leval_news_summ" -> "rouge_l".
+
+    Accepts LongBench names (and their LongBench-E "_e" variants), L-Eval names with or without "leval_",
+    "musique_cacheblend", and any name ending in "_qa" (qa_f1) or "_summ" (rouge_l).
+    """
+    name = dataset_name.strip().lower()
+    longbench_name = name.removesuffix("_e")
+    if longbench_name in _LONGBENCH_TASKS:
+        return _LONGBENCH_TASKS[longbench_name]
+    leval_name = name.removeprefix("leval_")
+    if leval_name in _LEVAL_TASKS:
+        return _LEVAL_TASKS[leval_name]
+    if name in _OTHER_TASKS:
+        return _OTHER_TASKS[name]
+    if name.endswith("_summ"):
+        return "rouge_l"
+    if name.endswith("_qa"):
+        return "qa_f1"
+    known = sorted({*_LONGBENCH_TASKS, *(f"leval_{task}" for task in _LEVAL_TASKS), *_OTHER_TASKS})
+    raise UnknownTaskError(
+        f"no metric for task {dataset_name!r}; known tasks: {', '.join(known)}, or any name ending in "
+        f"'_qa' or '_summ'. Pick one of METRICS ({', '.join(METRICS)}) explicitly instead."
+    )
+
+
+def _searchable(text: str) -> str:
+    """Case-folded text with runs of white space collapsed to one space, for substring tests."""
+    return " ".join(text.casefold().split())
+
+
+def evidence_recall(retrieved_texts: Sequence[str], gold_strings: Sequence[str]) -> float:
+    """Share of the non-blank gold strings found (case-insensitively, white space collapsed) in any retrieved text.
+
+    Raises ValueError when no gold string is non-blank: recall is undefined, so skip the example instead.
+    """
+    golds = [_searchable(gold) for gold in gold_strings if gold.strip()]
+    if not golds:
+        raise ValueError(
+            "evidence_recall needs at least one non-blank gold string; skip examples without gold"
+        )
+    haystacks = [_searchable(text) for text in retrieved_texts]
+    found = sum(any(gold in haystack for haystack in haystacks) for gold in golds)
+    return found / len(golds)
+
+
+def answer_in_text(answers: Iterable[str], text: str) -> bool:
+    """Whether any non-blank answer occurs in `text` (case-insensitively, white space collapsed)."""
+    haystack = _searchable(text)
+    return any(_searchable(answer) in haystack for answer in answers if answer.strip())

@@ -1,0 +1,43 @@
+"""Backends by name, as GenerationConfig.backend spells them; from_config builds the configured one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from memorag.config import GenerationConfig
+from memorag.generation.base import Generator
+from memorag.generation.local import LocalGenerator
+from memorag.generation.openai_compat import OpenAIGenerator
+
+DEFAULT_HTTP_CONTEXT_WINDOW = 8192
+
+
+def _local(config: GenerationConfig) -> Generator:
+    return LocalGenerator(
+        config.model, device=config.device, dtype=config.dtype, context_window=config.context_window
+    )
+
+
+def _openai(config: GenerationConfig) -> Generator:
+    if not config.base_url:  # GenerationConfig already refuses this; kept for type narrowing
+        raise ValueError("the openai backend needs base_url, e.g. http://127.0.0.1:8000/v1")
+    return OpenAIGenerator(
+        config.base_url,
+        config.model,
+        api_key=config.api_key,
+        context_window=config.context_window or DEFAULT_HTTP_CONTEXT_WINDOW,
+    )
+
+
+BACKENDS: dict[str, Callable[[GenerationConfig], Generator]] = {"local": _local, "openai": _openai}
+
+
+def from_config(config: GenerationConfig) -> Generator:
+    """The generator config.backend names; max_new_tokens and temperature are passed to generate()."""
+    try:
+        build = BACKENDS[config.backend]
+    except KeyError:
+        raise ValueError(
+            f"unknown generation backend {config.backend!r}; known: {sorted(BACKENDS)}"
+        ) from None
+    return build(config)

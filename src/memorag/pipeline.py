@@ -1,0 +1,233 @@
+"""MemoRAG: memorize -> recall clues -> retrieve -> generate (paper section 2, Figure 2).
+
+Modes of `ask`:
+  memorag  clues from the global memory plus the question query the index; the generator reads the evidence
+  rag      the question alone queries the index (standard RAG baseline)
+  memory   the memory model answers from its memory alone (MemoRAG's "qa" task)
+  full     the generator reads the whole context, cut in the middle to its window (LongBench's baseline)
+`summarize` asks the memory for key points, retrieves with them and has the generator write the summary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from memorag import __version__
+from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig, config_from_dict, config_to_dict
+from memorag.errors import NotMemorizedError
+from memorag.inputs import Input, to_documents
+from memorag.memory.base import CLUE_KINDS
+from memorag.memory.kv import KVMemory
+from memorag.models import model_fingerprint
+from memorag.types import Answer, Clue, Document, EvidencePassage
+
+MODES = ("memorag", "rag", "memory", "full")
+
+ANSWER_SYSTEM = "You answer questions about a text using the passages given. Answer briefly and exactly."
+SUMMARY_SYSTEM = "You write faithful summaries of a text from the passages given."
+
+
+def evidence_prompt(evidence: Sequence[EvidencePassage]) -> str:
+    return "\n\n".join(f"[{i}] {passage.text.strip()}" for i, passage in enumerate(evidence, 1))
+
+
+class MemoRAG:
+    """The whole pipeline. `MemoRAG()` uses the embedded CPU models and needs no network."""
+
+    def __init__(
+        self,
+        memory: MemoryConfig | None = None,
+        retrieval: RetrievalConfig | None = None,
+        generation: GenerationConfig | None = None,
+    ) -> None:
+        self.memory_config = memory or MemoryConfig()
+        self.retrieval_config = retrieval or RetrievalConfig()
+        self.generation_config = generation or GenerationConfig()
+        self._memory: KVMemory | None = None
+        self._retriever: Any = None
+        self._generator: Any = None
+        self.documents: list[Document] = []
+        self.timings: dict[str, float] = {}
+
+    # ----- parts, built when first needed --------------------------------------------------------------
+    @property
+    def memory(self) -> KVMemory:
+        if self._memory is None:
+            self._memory = KVMemory(self.memory_config)
+        return self._memory
+
+    @property
+    def retriever(self) -> Any:
+        if self._retriever is None:
+            from memorag.retrieval import Retriever, SentenceTransformerEmbedder
+
+            config = self.retrieval_config
+            embedder = SentenceTransformerEmbedder(config.embedder, config.device, config.batch_size)
+            self._retriever = Retriever(embedder, config)
+        return self._retriever
+
+    @property
+    def generator(self) -> Any:
+        if self._generator is None:
+            from memorag.generation import from_config
+
+            self._generator = from_config(self.generation_config)
+        return self._generator
+
+    # ----- memorize, save, load ------------------------------------------------------------------------
+    def memorize(
+        self, inputs: Input | Sequence[Input], store: str | Path | None = None, progress: bool = False,
+        encoding: str = "utf-8",
+    ) -> dict[str, float]:
+        """Read texts (str), files or folders (Path) into memory and index; with `store`, save there.
+
+        Calling it again appends: earlier documents stay in memory and in the index.
+        """
+        documents = to_documents(inputs, encoding)
+        timings = dict(self.memory.memorize(documents, progress=progress))
+        started = time.perf_counter()
+        self.retriever.add(documents, first_doc_id=len(self.documents), progress=progress)
+        timings["embed_and_index"] = time.perf_counter() - started
+        self.documents += documents
+        if store is not None:
+            started = time.perf_counter()
+            self.save(store)
+            timings["save"] = time.perf_counter() - started
+        for key, value in timings.items():
+            self.timings[key] = self.timings.get(key, 0.0) + value
+        return timings
+
+    def _models(self) -> dict[str, dict[str, str]]:
+        return {
+            "memory": {"name": self.memory_config.model, "fingerprint": model_fingerprint(self.memory_config.model)},
+            "embedder": {
+                "name": self.retrieval_config.embedder,
+                "fingerprint": model_fingerprint(self.retrieval_config.embedder),
+            },
+        }
+
+    def save(self, store: str | Path) -> Path:
+        from memorag.store import write_store
+
+        self._require_memory()
+
+        def write(directory: Path) -> dict[str, Any]:
+            memory_state = self.memory.save(directory)
+            self.retriever.save(directory)
+            return {
+                "memorag_version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "models": self._models(),
+                "memory": config_to_dict(replace(self.memory_config, beta=self.memory.beta)),
+                "memory_state": memory_state,
+                "retrieval": config_to_dict(self.retrieval_config),
+                "documents": [{"source": d.source, "chars": len(d.text)} for d in self.documents],
+                "chunks": len(self.retriever.chunks),
+                "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            }
+
+        write_store(Path(store), write, self.documents)
+        return Path(store)
+
+    @classmethod
+    def load(cls, store: str | Path, generation: GenerationConfig | None = None, device: str | None = None) -> MemoRAG:
+        """Open a store; refuses one made with another memory model or embedder, or a newer format."""
+        from memorag.retrieval import Retriever
+        from memorag.store import check_models, read_documents, read_manifest
+
+        path = Path(store)
+        started = time.perf_counter()
+        manifest = read_manifest(path)
+        memory_config = config_from_dict(MemoryConfig, manifest["memory"])
+        retrieval_config = config_from_dict(RetrievalConfig, manifest["retrieval"])
+        if device:
+            memory_config = replace(memory_config, device=device)
+            retrieval_config = replace(retrieval_config, device=device)
+        rag = cls(memory_config, retrieval_config, generation)
+        check_models(manifest, rag._models(), path)
+        rag._memory = KVMemory.load(path, manifest["memory_state"], memory_config)
+        rag._retriever = Retriever.load(path, rag.retriever.embedder, retrieval_config)
+        rag.documents = read_documents(path)
+        rag.timings = {"load": time.perf_counter() - started}
+        return rag
+
+    # ----- ask -----------------------------------------------------------------------------------------
+    def _require_memory(self) -> None:
+        if not self.documents:
+            raise NotMemorizedError("nothing is memorized: call memorize(...) first, or MemoRAG.load(store)")
+
+    def ask(
+        self, question: str, mode: str = "memorag", top_k: int | None = None, clue_kinds: Sequence[str] = CLUE_KINDS,
+        max_new_tokens: int | None = None,
+    ) -> Answer:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if not question.strip():
+            raise ValueError("the question is empty")
+        self._require_memory()
+        timings: dict[str, float] = {}
+        clues: list[Clue] = []
+        evidence: list[EvidencePassage] = []
+        if mode == "memory":
+            started = time.perf_counter()
+            text = self.memory.answer(question)
+            timings["recall"] = time.perf_counter() - started
+            return Answer(question, text, mode, timings=timings)
+        if mode == "full":
+            context = "\n\n".join(d.text for d in self.documents)
+            messages = self._answer_messages(question, context)
+        else:
+            if mode == "memorag":
+                started = time.perf_counter()
+                clues = self.memory.clues(question, clue_kinds)
+                timings["recall"] = time.perf_counter() - started
+            started = time.perf_counter()
+            evidence = self.retriever.retrieve([question, *(c.text for c in clues)], top_k or self.retrieval_config.top_k)
+            timings["retrieve"] = time.perf_counter() - started
+            messages = self._answer_messages(question, evidence_prompt(evidence))
+        started = time.perf_counter()
+        text = self.generator.generate(
+            messages, max_new_tokens=max_new_tokens or self.generation_config.max_new_tokens,
+            temperature=self.generation_config.temperature,
+        )
+        timings["generate"] = time.perf_counter() - started
+        return Answer(question, text, mode, tuple(clues), tuple(evidence), timings)
+
+    @staticmethod
+    def _answer_messages(question: str, context: str) -> list[dict[str, str]]:
+        user = f"Passages:\n{context}\n\nQuestion: {question}\nAnswer the question in a few words, using the passages."
+        return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
+
+    def summarize(self, points: int = 5, top_k: int | None = None, max_new_tokens: int = 256) -> Answer:
+        """MemoRAG's "summarize": key points from memory -> retrieve evidence -> a summary from the evidence."""
+        self._require_memory()
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        clues = self.memory.summarize(points)
+        timings["recall"] = time.perf_counter() - started
+        started = time.perf_counter()
+        evidence = self.retriever.retrieve([c.text for c in clues] or [self.documents[0].text[:500]], top_k or 2)
+        timings["retrieve"] = time.perf_counter() - started
+        started = time.perf_counter()
+        user = f"Passages:\n{evidence_prompt(evidence)}\n\nSummarize the text these passages come from in a few sentences."
+        text = self.generator.generate(
+            [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": user}],
+            max_new_tokens=max_new_tokens,
+        )
+        timings["generate"] = time.perf_counter() - started
+        return Answer("", text, "summarize", tuple(clues), tuple(evidence), timings)
+
+    def info(self) -> dict[str, Any]:
+        self._require_memory()
+        return {
+            "documents": [{"source": d.source, "chars": len(d.text)} for d in self.documents],
+            "chunks": len(self.retriever.chunks),
+            "memory": self.memory.describe(),
+            "retrieval": config_to_dict(self.retrieval_config),
+            "generation": config_to_dict(self.generation_config),
+            "timings": self.timings,
+        }

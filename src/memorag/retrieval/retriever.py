@@ -1,0 +1,170 @@
+"""The retriever: chunk documents, embed the chunks, index them, and answer several queries at once.
+
+Saved as two files in a directory: `index.faiss` (the vectors) and `chunks.json` (a UTF-8 JSON list of
+chunk dicts, id i at position i). Load checks that both are there and agree with each other and with
+the embedder's dimension.
+Does not handle: the store manifest, format version and embedder identity (memorag.store records those),
+removing documents, or re-embedding when the embedder changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memorag.config import RetrievalConfig
+from memorag.errors import StoreCorruptError, StoreNotFoundError
+from memorag.retrieval.chunking import chunk_documents
+from memorag.retrieval.embedders import Embedder
+from memorag.retrieval.evidence import merge_hits
+from memorag.retrieval.index import VectorIndex
+from memorag.types import Chunk, Document, EvidencePassage
+
+INDEX_FILE = "index.faiss"
+CHUNKS_FILE = "chunks.json"
+CHUNK_FIELDS = {f.name: f.type for f in fields(Chunk)}  # name -> "int" or "str" (postponed annotations)
+
+
+def clean_queries(queries: Sequence[str]) -> list[str]:
+    """Queries stripped of surrounding white space, blank ones dropped, duplicates dropped (first kept)."""
+    if isinstance(queries, str):
+        raise TypeError("retrieve takes a sequence of queries, not one string; wrap it: retrieve([query])")
+    return list(dict.fromkeys(query.strip() for query in queries if query.strip()))
+
+
+class Retriever:
+    """Dense retrieval over chunks of one or more documents; `chunks[i]` is the chunk whose vector has id i."""
+
+    def __init__(self, embedder: Embedder, config: RetrievalConfig) -> None:
+        special = getattr(embedder.tokenizer, "num_special_tokens_to_add", lambda: 0)()
+        if config.chunk_tokens + special > embedder.max_tokens:
+            raise ValueError(
+                f"chunk_tokens={config.chunk_tokens} does not fit embedder {embedder.model_id!r}, which reads "
+                f"{embedder.max_tokens - special} tokens; lower RetrievalConfig.chunk_tokens"
+            )
+        self.embedder = embedder
+        self.config = config
+        self._chunks: list[Chunk] = []
+        self._index = VectorIndex(embedder.dimension)
+
+    @property
+    def chunks(self) -> Sequence[Chunk]:
+        return self._chunks
+
+    @property
+    def index(self) -> VectorIndex:
+        return self._index
+
+    def build(self, documents: Sequence[Document], progress: bool = False) -> None:
+        """Replace whatever was indexed with `documents` (doc ids 0, 1, ...)."""
+        self._chunks, self._index = [], VectorIndex(self.embedder.dimension)
+        self.add(documents, first_doc_id=0, progress=progress)
+
+    def add(self, documents: Sequence[Document], first_doc_id: int, progress: bool = False) -> list[Chunk]:
+        """Index more documents, numbered from `first_doc_id`; returns their chunks (ids follow the last)."""
+        if self._chunks and first_doc_id <= self._chunks[-1].doc_id:
+            raise ValueError(f"first_doc_id must exceed the last indexed doc id {self._chunks[-1].doc_id}")
+        new = chunk_documents(
+            documents,
+            self.embedder.tokenizer,
+            self.config.chunk_tokens,
+            self.config.chunk_overlap,
+            first_doc_id=first_doc_id,
+            first_chunk_id=len(self._chunks),
+        )
+        vectors = self._embed_chunks(new, progress)  # before touching state: a failure leaves it as it was
+        self._index.add(vectors)
+        self._chunks.extend(new)
+        return new
+
+    def _batches(self, chunks: list[Chunk], progress: bool) -> Iterator[list[str]]:
+        size = self.config.batch_size
+        starts: Iterator[int] = iter(range(0, len(chunks), size))
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = iter(tqdm(range(0, len(chunks), size), desc="embedding chunks", unit="batch"))
+        for start in starts:
+            yield [chunk.text for chunk in chunks[start : start + size]]
+
+    def _embed_chunks(self, chunks: list[Chunk], progress: bool) -> np.ndarray:
+        parts = [self.embedder.embed(texts) for texts in self._batches(chunks, progress)]
+        vectors = np.concatenate(parts) if parts else np.zeros((0, self.embedder.dimension), np.float32)
+        if vectors.shape != (len(chunks), self.embedder.dimension):
+            raise ValueError(f"embedder returned shape {vectors.shape} for {len(chunks)} chunks")
+        return vectors  # (n_chunks, dimension)
+
+    def retrieve(self, queries: Sequence[str], top_k: int | None = None) -> list[EvidencePassage]:
+        """Each query's top_k chunks, merged and ordered by position in the source (see merge_hits)."""
+        top_k = self.config.top_k if top_k is None else top_k
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, not {top_k}")
+        cleaned = clean_queries(queries)
+        if not cleaned or not len(self._index):
+            return []
+        scores, ids = self._index.search(self.embedder.embed(cleaned), top_k)  # (n_queries, k) each
+        per_query = [
+            (query, list(zip(ids[row].tolist(), scores[row].tolist()))) for row, query in enumerate(cleaned)
+        ]
+        return merge_hits(per_query, self._chunks, top_k)
+
+    def save(self, directory: Path) -> None:
+        """Write `index.faiss` and `chunks.json` into `directory` (created if needed)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._index.save(directory / INDEX_FILE)
+        payload = json.dumps([asdict(chunk) for chunk in self._chunks], ensure_ascii=False)
+        temporary = directory / f".{CHUNKS_FILE}.{os.getpid()}.tmp"
+        try:
+            temporary.write_text(payload, encoding="utf-8")
+            os.replace(temporary, directory / CHUNKS_FILE)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, directory: Path, embedder: Embedder, config: RetrievalConfig) -> Retriever:
+        """Read what `save` wrote; StoreCorruptError when a file is missing, unreadable or they disagree."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise StoreNotFoundError(f"no retrieval store at {directory}: memorize a document first")
+        chunks = read_chunks(directory / CHUNKS_FILE)
+        index = VectorIndex.load(directory / INDEX_FILE, dimension=embedder.dimension)
+        if len(index) != len(chunks):
+            raise StoreCorruptError(
+                f"{directory} holds {len(index)} vectors but {len(chunks)} chunks; memorize again to rebuild it"
+            )
+        retriever = cls(embedder, config)
+        retriever._chunks, retriever._index = chunks, index
+        return retriever
+
+
+def _chunk_from_dict(item: Any, position: int) -> Chunk:
+    if not isinstance(item, dict) or set(item) != set(CHUNK_FIELDS):
+        raise ValueError(f"entry {position} does not have exactly the fields {sorted(CHUNK_FIELDS)}")
+    for name, kind in CHUNK_FIELDS.items():
+        expected = int if kind == "int" else str
+        if not isinstance(item[name], expected) or isinstance(item[name], bool):
+            raise TypeError(f"entry {position}: {name} is not {kind}")
+    chunk = Chunk(**item)
+    if chunk.chunk_id != position or len(chunk.text) != chunk.end - chunk.start:
+        raise ValueError(f"entry {position}: chunk id or character span does not match")
+    return chunk
+
+
+def read_chunks(path: Path) -> list[Chunk]:
+    """Chunks from a `chunks.json`, or StoreCorruptError saying what is wrong with the file."""
+    if not path.is_file():
+        raise StoreCorruptError(f"{path} is missing; memorize again to rebuild the store")
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(items, list):
+            raise TypeError("not a JSON list")
+        return [_chunk_from_dict(item, position) for position, item in enumerate(items)]
+    except (OSError, ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise StoreCorruptError(f"{path} is unreadable ({exc}); memorize again to rebuild the store") from exc

@@ -1,0 +1,66 @@
+"""The values that flow through the pipeline: documents, chunks, clues, evidence and answers (frozen dataclasses)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One memorized text; `source` is a file path or a name the caller gave."""
+
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrieval unit: `text == documents[doc_id].text[start:end]`."""
+
+    chunk_id: int
+    doc_id: int
+    source: str
+    start: int  # character offset in the document, inclusive
+    end: int  # character offset in the document, exclusive
+    text: str
+
+
+@dataclass(frozen=True)
+class Clue:
+    """One query the memory wrote: `kind` is "span", "question", "answer" or "keypoint"."""
+
+    text: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class EvidencePassage:
+    """A retrieved chunk with the best score it got and the queries (question or clues) that hit it."""
+
+    chunk: Chunk
+    score: float
+    queries: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        return self.chunk.source
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `MemoRAG.ask` returns: the answer, the clues that queried the index and the evidence read."""
+
+    question: str
+    answer: str
+    mode: str
+    clues: tuple[Clue, ...] = ()
+    evidence: tuple[EvidencePassage, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
