@@ -12,8 +12,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig  # noqa: E402
-from memorag.errors import (  # noqa: E402
+from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig
+from memorag.errors import (
     EmptyInputError,
     GenerationError,
     InputDecodeError,
@@ -25,7 +25,7 @@ from memorag.errors import (  # noqa: E402
     StoreNotFoundError,
     UnknownModelError,
 )
-from memorag.types import Answer, Chunk, Clue, Document, EvidencePassage  # noqa: E402
+from memorag.types import Answer, Chunk, Clue, Document, EvidencePassage
 
 
 def __getattr__(name: str) -> object:

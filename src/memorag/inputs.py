@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Union
 
 from memorag.errors import EmptyInputError, InputDecodeError
 from memorag.types import Document
 
-Input = Union[str, Path, Document]
+Input = str | Path | Document
 
 
 def read_text_file(path: Path, encoding: str = "utf-8") -> str:
@@ -46,7 +45,7 @@ def _expand(item: Input) -> Iterable[Path | Document | str]:
     return [item]
 
 
-def to_documents(inputs: Input | Sequence[Input], encoding: str = "utf-8") -> list[Document]:
+def to_documents(inputs: Input | Sequence[Input], encoding: str = "utf-8", first_number: int = 0) -> list[Document]:
     """Documents in the given order; raises EmptyInputError / InputDecodeError naming the bad input."""
     items = [inputs] if isinstance(inputs, (str, Path, Document)) else list(inputs)
     if not items:
@@ -59,7 +58,7 @@ def to_documents(inputs: Input | Sequence[Input], encoding: str = "utf-8") -> li
             elif isinstance(part, Path):
                 document = Document(source=str(part), text=read_text_file(part, encoding))
             elif isinstance(part, str):
-                document = Document(source=f"text-{number}", text=part)
+                document = Document(source=f"text-{first_number + number}", text=part)
             else:
                 raise TypeError(f"cannot memorize a {type(part).__name__}: give str text, a Path or a Document")
             if not document.text.strip():

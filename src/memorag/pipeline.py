@@ -87,7 +87,7 @@ class MemoRAG:
 
         Calling it again appends: earlier documents stay in memory and in the index.
         """
-        documents = to_documents(inputs, encoding)
+        documents = to_documents(inputs, encoding, first_number=len(self.documents))
         timings = dict(self.memory.memorize(documents, progress=progress))
         started = time.perf_counter()
         self.retriever.add(documents, first_doc_id=len(self.documents), progress=progress)

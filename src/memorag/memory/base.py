@@ -5,8 +5,9 @@ Memory kinds implement this Protocol; the pipeline and store talk to nothing els
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from memorag.types import Clue, Document
 

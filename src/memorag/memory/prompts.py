@@ -40,7 +40,7 @@ TASKS: dict[str, str] = {
 }
 
 _PLACEHOLDER = "\x00MEMORAG-CONTEXT\x00"
-_LIST_MARK = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}[.):]|[a-zA-Z][.)]|#+|(?:question|answer|sentence|clue|key point)s?\s*\d*\s*:)\s*", re.I)
+_LIST_MARK = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}[.):]|[a-zA-Z][.)]|#+|(?:question|answer|sentence|clue|key point)s?\s*\d*\s*:)\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ q = RoPE(q_norm?(q_proj(h))) for the last `n_obs` positions only, so the cost is
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 
