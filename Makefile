@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install install-dev demo test lint clean
+.PHONY: install install-dev demo test lint clean docs-cli
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,3 +30,8 @@ lint: install-dev
 
 clean:
 	rm -rf $(VENV) stores
+
+docs-cli: install
+	{ echo "# memorag CLI"; echo; echo "The \`--help\` of every command, as printed by the code (regenerate with \`make docs-cli\`)."; \
+	  for c in "" memorize ask recall summarize info; do echo; echo "## memorag $$c" | sed 's/ $$//'; echo; echo '```'; \
+	  COLUMNS=110 $(VENV)/bin/memorag $$c --help; echo '```'; done; } > docs/cli.md
