@@ -51,7 +51,7 @@ def main() -> None:
 
     started = time.perf_counter()
     rag = MemoRAG.load(args.store)
-    print(f"loaded the store in {time.perf_counter() - started:.1f}s")
+    print(f"loaded the store in {time.perf_counter() - started:.1f}s (models already loaded in this process)")
     for question in DEMO_QUESTIONS:
         answer = rag.ask(question)
         print(f"\nQ: {question}")

@@ -39,6 +39,8 @@ TASKS: dict[str, str] = {
     ),
 }
 
+# Lines of our own prompt that a small model echoes back; never useful as queries.
+_BOILERPLATE = {line.strip().lower().rstrip(".:") for line in (CONTEXT_HEAD + CONTEXT_TAIL).splitlines() if line.strip()}
 _PLACEHOLDER = "\x00MEMORAG-CONTEXT\x00"
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}[.):]|[a-zA-Z][.)]|#+|(?:question|answer|sentence|clue|key point)s?\s*\d*\s*:)\s*", re.IGNORECASE)
 
@@ -72,7 +74,7 @@ def parse_clues(text: str, kind: str, question: str = "", min_chars: int = 8, li
     for line in text.splitlines():
         cleaned = _LIST_MARK.sub("", line).strip().strip('"').strip()
         key = cleaned.lower()
-        if len(cleaned) < min_chars or key in seen:
+        if len(cleaned) < min_chars or key in seen or key.rstrip(".:") in _BOILERPLATE:
             continue
         seen.add(key)
         clues.append(Clue(text=cleaned, kind=kind))
