@@ -23,7 +23,7 @@ import torch
 from memorag.config import BETAS, MemoryConfig
 from memorag.errors import MemoryBudgetError, StoreCorruptError
 from memorag.memory.base import CLUE_KINDS
-from memorag.memory.compressors import WindowKV, kept_count, make_compressor
+from memorag.memory.compressors import WindowKV, make_compressor
 from memorag.memory.decoding import DecodeOptions, decode
 from memorag.memory.prompts import parse_clues, prompt_frame
 from memorag.memory.queries import capture_queries
@@ -270,4 +270,4 @@ def memory_bytes_per_entry(model_config: Any) -> int:
     return model_config.num_hidden_layers * heads * head_dim * 2 * STORAGE_DTYPE.itemsize
 
 
-__all__ = ["KVMemory", "choose_beta", "kept_count", "memory_bytes_per_entry"]
+__all__ = ["KVMemory", "choose_beta", "memory_bytes_per_entry"]
