@@ -13,8 +13,11 @@ class CharTokenizer:
     unk_token_id = 0
     pad_token_id = 1
 
-    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
-        return {"input_ids": [2 + ord(c) % 97 for c in text]}
+    def __call__(self, text: str, add_special_tokens: bool = False, return_offsets_mapping: bool = False) -> dict:
+        encoded: dict = {"input_ids": [2 + ord(c) % 97 for c in text]}
+        if return_offsets_mapping:
+            encoded["offset_mapping"] = [(i, i + 1) for i in range(len(text))]
+        return encoded
 
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
         return "".join(chr(ord("a") + i % 26) for i in ids)

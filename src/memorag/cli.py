@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 
-from memorag.config import BETAS, COMPRESSORS, GenerationConfig, MemoryConfig, RetrievalConfig
+from memorag.config import (
+    BETAS,
+    COMPRESSORS,
+    FUSIONS,
+    MEMORY_KINDS,
+    GenerationConfig,
+    MemoryConfig,
+    RetrievalConfig,
+)
 from memorag.errors import MemoRAGError
 
 
@@ -100,20 +108,33 @@ def cli() -> None:
 @click.option("--append", is_flag=True, help="Add the files to an existing store instead of replacing it.")
 @click.option("--memory-model", default="smollm2", show_default=True,
               help="Memory model: embedded name (smollm2, gemma3-270m), local path, .gguf file or HF id.")
+@click.option("--memory-kind", type=click.Choice(MEMORY_KINDS), default="kv", show_default=True,
+              help="kv: compressed KV cache; gist: the model writes gists of the text and memorizes those "
+                   "(MemoRAG-Lite); full: plain KV cache, the text must fit the model window; none: no memory, "
+                   "the generator writes clues without the text (HyDE-like baseline).")
 @click.option("--beta", type=click.Choice([str(b) for b in BETAS]), default=None,
               help="KV compression ratio per window. Default: the smallest that fits the model's window.")
 @click.option("--compressor", type=click.Choice(COMPRESSORS), default="snapkv", show_default=True,
-              help="snapkv keeps the keys the window's last tokens attend to; mean averages runs of beta.")
+              help="snapkv keeps the keys the window's last tokens attend to; mean averages runs of beta; recent "
+                   "keeps each window's last 1/beta (attention-free baseline).")
 @click.option("--window", type=int, default=2048, show_default=True, help="Tokens read per step before compressing.")
+@click.option("--gist-chunk-tokens", type=int, default=512, show_default=True,
+              help="Tokens of text per gist (--memory-kind gist).")
 @click.option("--embedder", default="minilm", show_default=True, help="Sentence embedder: embedded name, path or HF id.")
 @click.option("--chunk-tokens", type=int, default=200, show_default=True, help="Chunk size in embedder tokens.")
 @click.option("--chunk-overlap", type=int, default=32, show_default=True, help="Tokens shared by neighbouring chunks.")
+@click.option("--fusion", type=click.Choice(FUSIONS), default=RetrievalConfig.fusion, show_default=True,
+              help="How question and clue hits combine: union of each query's top-k, or the top-k of a "
+                   "reciprocal-rank fusion (same evidence budget as the question alone).")
+@click.option("--question-weight", type=float, default=RetrievalConfig.question_weight, show_default=True,
+              help="Weight of the question against each clue in rrf fusion.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the files.")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
 @click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
 @_fail_cleanly
-def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: str, beta: str | None,
-             compressor: str, window: int, embedder: str, chunk_tokens: int, chunk_overlap: int, encoding: str,
+def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: str, memory_kind: str,
+             beta: str | None, compressor: str, window: int, gist_chunk_tokens: int, embedder: str,
+             chunk_tokens: int, chunk_overlap: int, fusion: str, question_weight: float, encoding: str,
              device: str, as_json: bool) -> None:
     """Read FILES (text files or folders of them) into a memory and an index saved at --store."""
     from memorag.pipeline import MemoRAG
@@ -122,15 +143,16 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: s
         rag = MemoRAG.load(store, device=device)
     else:
         rag = MemoRAG(
-            MemoryConfig(model=memory_model, beta=int(beta) if beta else None, compressor=compressor,
-                         window=window, device=device),
-            RetrievalConfig(embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, device=device),
+            MemoryConfig(model=memory_model, kind=memory_kind, beta=int(beta) if beta else None,
+                         compressor=compressor, window=window, gist_chunk_tokens=gist_chunk_tokens, device=device),
+            RetrievalConfig(embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+                            fusion=fusion, question_weight=question_weight, device=device),
         )
     timings = rag.memorize(list(files), store=store, progress=not as_json, encoding=encoding)
     info = rag.memory.describe()
     data = {"store": str(store), "timings": timings, "memory": info, "chunks": len(rag.retriever.chunks)}
-    _emit(data, as_json, f"memorized {info['tokens_read']} tokens into {info['entries']} memory entries "
-                         f"(beta {info['beta']}) and {data['chunks']} chunks at {store} "
+    _emit(data, as_json, f"memorized {info['tokens_read']} tokens into a {info['kind']} memory of "
+                         f"{info['entries']} entries (beta {info['beta']}) and {data['chunks']} chunks at {store} "
                          f"in {sum(timings.values()):.1f}s")
 
 
@@ -196,12 +218,23 @@ def info(store: Path, as_json: bool) -> None:
     manifest = read_manifest(store)
     state = manifest["memory_state"]
     size = sum(f.stat().st_size for f in store.iterdir() if f.is_file())
+    retrieval = manifest["retrieval"]
     text = (f"store {store} ({size / 1e6:.1f} MB), memorag {manifest.get('memorag_version')}\n"
             f"documents: {len(manifest['documents'])}, chunks: {manifest['chunks']}\n"
             f"memory: {state['kind']} {state['model']}, {state['tokens_read']} tokens -> {state['entries']} entries "
             f"(beta {state['beta']}, {state['compressor']}, window {state['window']}), {state['bytes'] / 1e6:.1f} MB\n"
-            f"embedder: {manifest['retrieval']['embedder']}, chunk {manifest['retrieval']['chunk_tokens']} tokens")
-    _emit({**manifest, "bytes_on_disk": size}, as_json, text)
+            f"embedder: {retrieval['embedder']}, chunk {retrieval['chunk_tokens']} tokens, "
+            f"fusion {retrieval.get('fusion', 'union')}")
+    data: dict[str, Any] = {**manifest, "bytes_on_disk": size}
+    if state["kind"] == "gist":
+        from dataclasses import asdict
+
+        from memorag.memory.gist import read_gists
+
+        gists = read_gists(store)
+        data["gists"] = [asdict(g) for g in gists]
+        text += f"\ngists: {len(gists)}\n" + "\n".join(f"  [{g.source} {g.start}:{g.end}] {g.text}" for g in gists)
+    _emit(data, as_json, text)
 
 
 def main() -> None:

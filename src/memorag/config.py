@@ -8,18 +8,24 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 BETAS = (1, 2, 4, 8, 16, 32, 64)
-COMPRESSORS = ("snapkv", "mean")
+COMPRESSORS = ("snapkv", "mean", "recent")
+MEMORY_KINDS = ("kv", "gist", "full", "none")
+FUSIONS = ("union", "rrf")
 
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """How the memory model reads the context into its compressed global memory (see docs/architecture.md).
+    """How the memory model reads the context into its global memory (see docs/architecture.md).
 
+    kind: "kv" the windowed, compressed KV cache; "gist" (MemoRAG-Lite) the model first writes a gist of each
+    `gist_chunk_tokens` of text and memorizes the gists as a kv memory; "full" the plain KV cache (beta 1, the
+    context must fit the window); "none" no memory, the generator writes clues without context (HyDE-like).
     beta: compression ratio of each window's KV entries (1 keeps all); None picks the smallest ratio in
     BETAS whose memory fits the model's window with room for the working window.
     """
 
     model: str = "smollm2"
+    kind: str = "kv"
     beta: int | None = None
     compressor: str = "snapkv"
     window: int = 2048  # tokens prefilled at once; each window is compressed before the next is read
@@ -27,10 +33,14 @@ class MemoryConfig:
     pool_kernel: int = 7  # max-pool width over scores, keeps neighbours of salient tokens (snapkv)
     reserve: int = 768  # positions kept free for a recall prompt and its generated clues
     max_clue_tokens: int = 128
+    gist_chunk_tokens: int = 512  # memory-model tokens of text summarized into one gist (kind "gist")
+    gist_tokens: int = 96  # most tokens of one gist
     device: str = "cpu"
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        if self.kind not in MEMORY_KINDS:
+            raise ValueError(f"memory kind must be one of {MEMORY_KINDS}, not {self.kind!r}")
         if self.beta is not None and self.beta not in BETAS:
             raise ValueError(f"beta must be one of {BETAS} or None (auto), not {self.beta}")
         if self.compressor not in COMPRESSORS:
@@ -47,10 +57,14 @@ class RetrievalConfig:
     chunk_tokens: int = 200
     chunk_overlap: int = 32
     top_k: int = 3
+    fusion: str = "union"  # how question and clue hits combine: "union" of each one's top_k, or "rrf" top_k
+    question_weight: float = 1.0  # the question's weight against each clue's in "rrf"
     batch_size: int = 32
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             raise ValueError("chunk_overlap must be at least 0 and smaller than chunk_tokens")
         if self.top_k < 1:

@@ -20,8 +20,8 @@ from memorag import __version__
 from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig, config_from_dict, config_to_dict
 from memorag.errors import NotMemorizedError
 from memorag.inputs import Input, to_documents
-from memorag.memory.base import CLUE_KINDS
-from memorag.memory.kv import KVMemory
+from memorag.memory.base import CLUE_KINDS, Memory
+from memorag.memory.registry import load_memory, make_memory
 from memorag.models import model_fingerprint
 from memorag.types import Answer, Clue, Document, EvidencePassage
 
@@ -33,6 +33,12 @@ SUMMARY_SYSTEM = "You write faithful summaries of a text from the passages given
 
 def evidence_prompt(evidence: Sequence[EvidencePassage]) -> str:
     return "\n\n".join(f"[{i}] {passage.text.strip()}" for i, passage in enumerate(evidence, 1))
+
+
+def answer_messages(question: str, context: str) -> list[dict[str, str]]:
+    """The generator's chat messages for a question over `context` (evidence passages or the whole text)."""
+    user = f"Passages:\n{context}\n\nQuestion: {question}\nAnswer the question in a few words, using the passages."
+    return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
 
 
 class MemoRAG:
@@ -47,7 +53,7 @@ class MemoRAG:
         self.memory_config = memory or MemoryConfig()
         self.retrieval_config = retrieval or RetrievalConfig()
         self.generation_config = generation or GenerationConfig()
-        self._memory: KVMemory | None = None
+        self._memory: Memory | None = None
         self._retriever: Any = None
         self._generator: Any = None
         self.documents: list[Document] = []
@@ -55,9 +61,10 @@ class MemoRAG:
 
     # ----- parts, built when first needed --------------------------------------------------------------
     @property
-    def memory(self) -> KVMemory:
+    def memory(self) -> Memory:
         if self._memory is None:
-            self._memory = KVMemory(self.memory_config)
+            generator = self.generator if self.memory_config.kind == "none" else None
+            self._memory = make_memory(self.memory_config, generator)
         return self._memory
 
     @property
@@ -122,7 +129,7 @@ class MemoRAG:
                 "memorag_version": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "models": self._models(),
-                "memory": config_to_dict(replace(self.memory_config, beta=self.memory.beta)),
+                "memory": config_to_dict(replace(self.memory_config, beta=memory_state.get("beta"))),
                 "memory_state": memory_state,
                 "retrieval": config_to_dict(self.retrieval_config),
                 "documents": [{"source": d.source, "chars": len(d.text)} for d in self.documents],
@@ -149,7 +156,8 @@ class MemoRAG:
             retrieval_config = replace(retrieval_config, device=device)
         rag = cls(memory_config, retrieval_config, generation)
         check_models(manifest, rag._models(), path)
-        rag._memory = KVMemory.load(path, manifest["memory_state"], memory_config)
+        generator = rag.generator if memory_config.kind == "none" else None
+        rag._memory = load_memory(path, manifest["memory_state"], memory_config, generator)
         rag._retriever = Retriever.load(path, rag.retriever.embedder, retrieval_config)
         rag.documents = read_documents(path)
         rag.timings = {"load": time.perf_counter() - started}
@@ -179,7 +187,7 @@ class MemoRAG:
             return Answer(question, text, mode, timings=timings)
         if mode == "full":
             context = "\n\n".join(d.text for d in self.documents)
-            messages = self._answer_messages(question, context)
+            messages = answer_messages(question, context)
         else:
             if mode == "memorag":
                 started = time.perf_counter()
@@ -188,7 +196,7 @@ class MemoRAG:
             started = time.perf_counter()
             evidence = self.retriever.retrieve([question, *(c.text for c in clues)], top_k or self.retrieval_config.top_k)
             timings["retrieve"] = time.perf_counter() - started
-            messages = self._answer_messages(question, evidence_prompt(evidence))
+            messages = answer_messages(question, evidence_prompt(evidence))
         started = time.perf_counter()
         text = self.generator.generate(
             messages, max_new_tokens=max_new_tokens or self.generation_config.max_new_tokens,
@@ -196,11 +204,6 @@ class MemoRAG:
         )
         timings["generate"] = time.perf_counter() - started
         return Answer(question, text, mode, tuple(clues), tuple(evidence), timings)
-
-    @staticmethod
-    def _answer_messages(question: str, context: str) -> list[dict[str, str]]:
-        user = f"Passages:\n{context}\n\nQuestion: {question}\nAnswer the question in a few words, using the passages."
-        return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
 
     def summarize(self, points: int = 5, top_k: int | None = None, max_new_tokens: int = 256) -> Answer:
         """MemoRAG's "summarize": key points from memory -> retrieve evidence -> a summary from the evidence."""

@@ -34,7 +34,7 @@ def question_logits(memory: KVMemory, question: list[int]) -> torch.Tensor:
     return out.logits[0]
 
 
-@pytest.mark.parametrize("compressor", ["snapkv", "mean"])
+@pytest.mark.parametrize("compressor", ["snapkv", "mean", "recent"])
 def test_beta_one_equals_the_plain_full_cache(tiny_llama, compressor):
     memory = make_memory(tiny_llama, compressor=compressor)
     memory.memorize([Document("a", TEXT)])

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from memorag.memory.prompts import parse_clues
 from memorag.types import Clue, Document
 
 CLUE_KINDS = ("span", "question", "answer")
@@ -43,3 +44,18 @@ class Memory(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Sizes and settings for `memorag info`."""
+
+
+def collect_clues(memory: Memory, question: str, kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
+    """Clues of several kinds in the order of `kinds`; the draft answer becomes one "answer" clue."""
+    found: list[Clue] = []
+    for kind in kinds:
+        if kind == "span":
+            found += memory.recall(question)
+        elif kind == "question":
+            found += memory.rewrite(question)
+        elif kind == "answer":
+            found += parse_clues(memory.answer(question), "answer", question, min_chars=1, limit=1)
+        else:
+            raise ValueError(f"unknown clue kind {kind!r}; choose from {CLUE_KINDS}")
+    return found

@@ -126,7 +126,25 @@ class MeanPoolCompressor:
         )
 
 
-COMPRESSORS = {"snapkv": SnapKVCompressor, "mean": MeanPoolCompressor}
+class RecentCompressor:
+    """The attention-free baseline (StreamingLLM's "sinks + recent", applied per window).
+
+    Keeps the protected entries (the instruction head, which also serves as attention sinks) and the last
+    1/beta of each window's entries: what a fixed-size sliding memory would keep, without looking at content.
+    """
+
+    name = "recent"
+    needs_queries = False
+
+    def compress(self, window: WindowKV, beta: int) -> Kept:
+        length = window.values.shape[1]
+        protected = int(window.protected.sum())
+        keep = kept_count(length, protected, beta) - protected
+        index = torch.cat((torch.arange(protected), torch.arange(length - keep, length)))
+        return _gather(window, index[None, :].expand(window.values.shape[0], -1))
+
+
+COMPRESSORS = {"snapkv": SnapKVCompressor, "mean": MeanPoolCompressor, "recent": RecentCompressor}
 
 
 def make_compressor(name: str, pool_kernel: int = 7) -> Compressor:
@@ -134,4 +152,6 @@ def make_compressor(name: str, pool_kernel: int = 7) -> Compressor:
         return SnapKVCompressor(pool_kernel)
     if name == "mean":
         return MeanPoolCompressor()
+    if name == "recent":
+        return RecentCompressor()
     raise ValueError(f"unknown compressor {name!r}; choose one of {sorted(COMPRESSORS)}")

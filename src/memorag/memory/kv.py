@@ -22,7 +22,7 @@ import torch
 
 from memorag.config import BETAS, MemoryConfig
 from memorag.errors import MemoryBudgetError, StoreCorruptError
-from memorag.memory.base import CLUE_KINDS
+from memorag.memory.base import CLUE_KINDS, collect_clues
 from memorag.memory.compressors import WindowKV, make_compressor
 from memorag.memory.decoding import DecodeOptions, decode
 from memorag.memory.prompts import parse_clues, prompt_frame
@@ -176,7 +176,7 @@ class KVMemory:
             )
         cache = self._question_cache()
         try:
-            tokens = decode(self.model, cache, prompt, self.length, _stop_ids(self.tokenizer), options)
+            tokens = decode(self.model, cache, prompt, self.length, stop_ids(self.tokenizer), options)
         finally:
             _truncate(cache, self.length)
         return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
@@ -194,17 +194,7 @@ class KVMemory:
         return parse_clues(self.generate("keypoint", count=count), "keypoint", limit=count)
 
     def clues(self, question: str, kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
-        found: list[Clue] = []
-        for kind in kinds:
-            if kind == "span":
-                found += self.recall(question)
-            elif kind == "question":
-                found += self.rewrite(question)
-            elif kind == "answer":
-                found += parse_clues(self.answer(question), "answer", question, min_chars=1, limit=1)
-            else:
-                raise ValueError(f"unknown clue kind {kind!r}; choose from {CLUE_KINDS}")
-        return found
+        return collect_clues(self, question, kinds)
 
     # ----- persistence -------------------------------------------------------------------------------
     def save(self, directory: Path) -> dict[str, Any]:
@@ -248,7 +238,7 @@ def _truncate(cache: Any, length: int) -> None:
         layer.keys, layer.values = layer.keys[:, :, :length], layer.values[:, :, :length]
 
 
-def _stop_ids(tokenizer: Any) -> set[int]:
+def stop_ids(tokenizer: Any) -> set[int]:
     stops = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
     for marker in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"):
         token = tokenizer.convert_tokens_to_ids(marker)

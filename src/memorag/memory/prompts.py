@@ -39,6 +39,12 @@ TASKS: dict[str, str] = {
     ),
 }
 
+# MemoRAG-Lite's gist task: compress one piece of the context, keeping every fact a question could ask about.
+GIST_TASK = (
+    "Rewrite the following text as a short gist: keep every name, number, date, place and key fact, drop "
+    "repetition and filler. Write plain sentences only.\n\nText:\n{text}"
+)
+
 # Lines of our own prompt that a small model echoes back; never useful as queries.
 _BOILERPLATE = {line.strip().lower().rstrip(".:") for line in (CONTEXT_HEAD + CONTEXT_TAIL).splitlines() if line.strip()}
 _PLACEHOLDER = "\x00MEMORAG-CONTEXT\x00"
@@ -81,3 +87,12 @@ def parse_clues(text: str, kind: str, question: str = "", min_chars: int = 8, li
         if len(clues) == limit:
             break
     return clues
+
+
+def chat_prompt(tokenizer: Any, user_text: str) -> str:
+    """One user turn in the model's chat markup, ready for the assistant's reply (plain text for base models)."""
+    if not getattr(tokenizer, "chat_template", None):
+        return user_text + "\n\n"
+    return str(tokenizer.apply_chat_template(
+        [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
+    ))

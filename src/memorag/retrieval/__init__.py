@@ -5,7 +5,7 @@ Importing this package loads neither faiss nor sentence-transformers; they load 
 
 from memorag.retrieval.chunking import chunk_document, chunk_documents
 from memorag.retrieval.embedders import Embedder, SentenceTransformerEmbedder, load_sentence_transformer
-from memorag.retrieval.evidence import merge_hits
+from memorag.retrieval.evidence import fuse_hits, merge_hits
 from memorag.retrieval.index import VectorIndex
 from memorag.retrieval.retriever import Retriever
 
@@ -16,6 +16,7 @@ __all__ = [
     "VectorIndex",
     "chunk_document",
     "chunk_documents",
+    "fuse_hits",
     "load_sentence_transformer",
     "merge_hits",
 ]

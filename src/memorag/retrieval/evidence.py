@@ -3,8 +3,9 @@
 MemoRAG retrieves with every clue the memory writes and reads the union of what they found; a chunk
 hit by several clues appears once, with its best score and every query that found it. Evidence is
 ordered as it appears in the source, so the generator reads it in the document's own order.
-Does not handle: re-ranking, score fusion across queries (e.g. reciprocal rank fusion), or joining
-overlapping neighbour chunks into one passage.
+`fuse_hits` instead keeps a fixed budget of top_k chunks ranked by weighted reciprocal-rank fusion (Cormack et
+al. 2009), so evidence from question + clues is as long as the question's alone.
+Does not handle: re-ranking with a cross-encoder, or joining overlapping neighbour chunks into one passage.
 """
 
 from __future__ import annotations
@@ -43,6 +44,33 @@ def merge_hits(
             if query not in hit_by:
                 hit_by.append(query)
     passages = [EvidencePassage(_chunk(chunks, cid), best[cid], tuple(queries[cid])) for cid in best]
+    return sorted(
+        passages, key=lambda passage: (passage.chunk.doc_id, passage.chunk.start, passage.chunk.chunk_id)
+    )
+
+
+def fuse_hits(
+    per_query: Sequence[tuple[str, Hits]], chunks: Sequence[Chunk], top_k: int,
+    weights: Sequence[float] | None = None, rrf_k: int = 60,
+) -> list[EvidencePassage]:
+    """The top_k chunks by weighted reciprocal-rank fusion, sum over queries of weight / (rrf_k + rank).
+
+    Ties go to the chunk the earlier query ranked first. The passage score is the fused score.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, not {top_k}")
+    weights = [1.0] * len(per_query) if weights is None else list(weights)
+    if len(weights) != len(per_query):
+        raise ValueError(f"{len(weights)} weights for {len(per_query)} queries")
+    fused: dict[int, float] = {}
+    queries: dict[int, list[str]] = {}
+    for (query, hits), weight in zip(per_query, weights):
+        ranked = sorted(((int(cid), float(s)) for cid, s in hits if cid >= 0), key=lambda hit: -hit[1])
+        for rank, (chunk_id, _) in enumerate(ranked, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (rrf_k + rank)
+            queries.setdefault(chunk_id, []).append(query)
+    best = sorted(fused, key=lambda cid: -fused[cid])[:top_k]  # stable: first-seen order breaks ties
+    passages = [EvidencePassage(_chunk(chunks, cid), fused[cid], tuple(queries[cid])) for cid in best]
     return sorted(
         passages, key=lambda passage: (passage.chunk.doc_id, passage.chunk.start, passage.chunk.chunk_id)
     )

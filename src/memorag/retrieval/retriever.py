@@ -22,7 +22,7 @@ from memorag.config import RetrievalConfig
 from memorag.errors import StoreCorruptError, StoreNotFoundError
 from memorag.retrieval.chunking import chunk_documents
 from memorag.retrieval.embedders import Embedder
-from memorag.retrieval.evidence import merge_hits
+from memorag.retrieval.evidence import fuse_hits, merge_hits
 from memorag.retrieval.index import VectorIndex
 from memorag.types import Chunk, Document, EvidencePassage
 
@@ -100,18 +100,34 @@ class Retriever:
             raise ValueError(f"embedder returned shape {vectors.shape} for {len(chunks)} chunks")
         return vectors  # (n_chunks, dimension)
 
-    def retrieve(self, queries: Sequence[str], top_k: int | None = None) -> list[EvidencePassage]:
-        """Each query's top_k chunks, merged and ordered by position in the source (see merge_hits)."""
-        top_k = self.config.top_k if top_k is None else top_k
+    def search(self, queries: Sequence[str], top_k: int) -> list[tuple[str, list[tuple[int, float]]]]:
+        """Each cleaned query (blank and repeated ones dropped) with its ranked (chunk_id, score) hits."""
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, not {top_k}")
         cleaned = clean_queries(queries)
         if not cleaned or not len(self._index):
             return []
         scores, ids = self._index.search(self.embedder.embed(cleaned), top_k)  # (n_queries, k) each
-        per_query = [
-            (query, list(zip(ids[row].tolist(), scores[row].tolist()))) for row, query in enumerate(cleaned)
+        return [
+            (query, [(cid, score) for cid, score in zip(ids[row].tolist(), scores[row].tolist()) if cid >= 0])
+            for row, query in enumerate(cleaned)
         ]
+
+    def retrieve(
+        self, queries: Sequence[str], top_k: int | None = None, question_weight: float | None = None
+    ) -> list[EvidencePassage]:
+        """Evidence for queries[0] (the question) and the rest (clues), ordered by position in the source.
+
+        `config.fusion` "union": every query's top_k chunks (merge_hits); "rrf": the top_k chunks of a weighted
+        reciprocal-rank fusion in which the first query counts `question_weight` times (fuse_hits).
+        """
+        top_k = self.config.top_k if top_k is None else top_k
+        per_query = self.search(queries, top_k)
+        if self.config.fusion == "rrf":
+            weight = self.config.question_weight if question_weight is None else question_weight
+            first = clean_queries(queries[:1])
+            weights = [weight if first and query == first[0] else 1.0 for query, _ in per_query]
+            return fuse_hits(per_query, self._chunks, top_k, weights)
         return merge_hits(per_query, self._chunks, top_k)
 
     def save(self, directory: Path) -> None:
