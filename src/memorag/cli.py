@@ -237,6 +237,15 @@ def info(store: Path, as_json: bool) -> None:
     _emit(data, as_json, text)
 
 
+def _register_eval() -> None:
+    from memorag.eval.command import eval_command
+
+    cli.add_command(eval_command)
+
+
+_register_eval()
+
+
 def main() -> None:
     cli()
 

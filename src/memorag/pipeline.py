@@ -100,12 +100,13 @@ class MemoRAG:
         self.retriever.add(documents, first_doc_id=len(self.documents), progress=progress)
         timings["embed_and_index"] = time.perf_counter() - started
         self.documents += documents
-        if store is not None:
-            started = time.perf_counter()
-            self.save(store)
-            timings["save"] = time.perf_counter() - started
         for key, value in timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + value
+        if store is not None:
+            started = time.perf_counter()
+            self.save(store)  # the manifest records the timings above; its own save time is not in it
+            timings["save"] = time.perf_counter() - started
+            self.timings["save"] = self.timings.get("save", 0.0) + timings["save"]
         return timings
 
     def _models(self) -> dict[str, dict[str, str]]:

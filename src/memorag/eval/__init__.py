@@ -1,4 +1,7 @@
-"""Evaluation harness, data and metric layer: benchmark readers and LongBench-style answer metrics."""
+"""Evaluation harness: benchmark readers, LongBench-style metrics, the compared methods and the resumable runner.
+
+Importing it loads no model and no torch; `run_eval` loads them when it first needs a store.
+"""
 
 from memorag.eval.datasets import (
     DatasetFormatError,
@@ -7,6 +10,7 @@ from memorag.eval.datasets import (
     read_corpus,
     read_longbench_jsonl,
 )
+from memorag.eval.methods import METHODS, MethodSpec, parse_method, parse_methods
 from memorag.eval.metrics import (
     METRICS,
     Metric,
@@ -22,24 +26,44 @@ from memorag.eval.metrics import (
     qa_f1_score,
     rouge_l,
 )
+from memorag.eval.runner import (
+    EvalSettings,
+    EvalSettingsError,
+    StoreCache,
+    build_summary,
+    load_examples,
+    markdown_table,
+    run_eval,
+)
 
 __all__ = [
+    "METHODS",
     "METRICS",
     "DatasetFormatError",
     "EvalExample",
+    "EvalSettings",
+    "EvalSettingsError",
+    "MethodSpec",
     "Metric",
+    "StoreCache",
     "UnknownTaskError",
     "answer_in_text",
     "best_over_answers",
+    "build_summary",
     "discover_tasks",
     "evidence_recall",
     "exact_match",
     "first_line",
     "lcs_length",
+    "load_examples",
+    "markdown_table",
     "metric_for_task",
     "normalize_answer",
+    "parse_method",
+    "parse_methods",
     "qa_f1_score",
     "read_corpus",
     "read_longbench_jsonl",
     "rouge_l",
+    "run_eval",
 ]

@@ -1,0 +1,186 @@
+"""Method specs, HyDE's queries and the summary path, on fakes (no weights)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memorag.config import MemoryConfig
+from memorag.eval.methods import (
+    MethodSpec,
+    hyde_messages,
+    hyde_queries,
+    parse_method,
+    parse_methods,
+    run_method,
+    split_specs,
+)
+from memorag.types import Answer, Chunk, Clue, Document, EvidencePassage
+
+
+class FakeGenerator:
+    """Returns canned texts in turn and records every prompt."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.calls: list[tuple[list[dict[str, str]], int]] = []
+
+    def generate(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int = 128, temperature: float = 0.0
+    ) -> str:
+        self.calls.append((messages, max_new_tokens))
+        return self.replies.pop(0)
+
+
+class FakeRetriever:
+    def __init__(self) -> None:
+        self.queries: list[list[str]] = []
+
+    def retrieve(self, queries: list[str], top_k: int | None = None) -> list[EvidencePassage]:
+        self.queries.append(list(queries))
+        chunk = Chunk(chunk_id=7, doc_id=0, source="doc", start=10, end=29, text="The vault code is 4.")
+        return [EvidencePassage(chunk, 0.9, tuple(queries))]
+
+
+class FakeMemory:
+    def summarize(self, count: int = 5) -> list[Clue]:
+        return [Clue("point one of the text", "keypoint"), Clue("point two of the text", "keypoint")]
+
+
+class FakeRag:
+    def __init__(self, *replies: str) -> None:
+        self.generator = FakeGenerator(*replies)
+        self.retriever = FakeRetriever()
+        self.memory = FakeMemory()
+        self.documents = [Document("a", "first document"), Document("b", "second document")]
+        self.asked: list[tuple[str, str, int | None, int | None]] = []
+
+    def ask(
+        self,
+        question: str,
+        mode: str = "memorag",
+        top_k: int | None = None,
+        max_new_tokens: int | None = None,
+    ) -> Answer:
+        self.asked.append((question, mode, top_k, max_new_tokens))
+        return Answer(question, "asked", mode)
+
+
+# ----- specs -------------------------------------------------------------------------------------------------
+def test_plain_methods_parse_to_their_names():
+    assert [m.label for m in parse_methods("full, rag,hyde ,memorag")] == ["full", "rag", "hyde", "memorag"]
+
+
+def test_memorag_settings_parse_typed_and_sorted_into_a_canonical_label():
+    spec = parse_method("memorag:compressor=mean,beta=16")
+    assert spec == MethodSpec("memorag", (("beta", 16), ("compressor", "mean")))
+    assert spec.label == "memorag:beta=16,compressor=mean"
+    assert parse_method(spec.label) == spec  # the label reads back as the same method
+    assert parse_method("memorag:kind=gist").memory == (("kind", "gist"),)
+    assert parse_method("memorag:beta=auto").memory == (("beta", None),)
+
+
+def test_settings_after_a_comma_stay_with_their_method():
+    assert split_specs("full,memorag:compressor=mean,beta=16,rag") == [
+        "full",
+        "memorag:compressor=mean,beta=16",
+        "rag",
+    ]
+    labels = [m.label for m in parse_methods("rag,memorag,memorag:kind=gist,memorag:beta=8,window=1024")]
+    assert labels == ["rag", "memorag", "memorag:kind=gist", "memorag:beta=8,window=1024"]
+
+
+def test_duplicate_methods_are_dropped_in_order():
+    assert [m.label for m in parse_methods(["rag,memorag", "rag"])] == ["rag", "memorag"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("bm25", "unknown method"),
+        ("rag:beta=4", "only memorag takes memory settings"),
+        ("memorag:colour=red", "not a memory setting"),
+        ("memorag:device=cuda", "not a memory setting"),
+        ("memorag:beta", "not a memory setting"),
+        ("memorag:beta=3", "beta must be one of"),
+        ("memorag:beta=many", "beta takes an integer or auto"),
+        ("memorag:window=big", "window takes int"),
+        ("memorag:kind=paper", "memory kind must be one of"),
+        ("", "no method given"),
+    ],
+)
+def test_bad_specs_say_what_is_wrong(spec: str, message: str):
+    with pytest.raises(ValueError, match=message):
+        parse_methods(spec)
+
+
+def test_baselines_get_a_memoryless_store_and_memorag_its_overrides():
+    base = MemoryConfig(model="smollm2", window=1024)
+    for name in ("full", "rag", "hyde"):
+        assert MethodSpec(name).memory_config(base).kind == "none"
+    variant = parse_method("memorag:compressor=mean,beta=16").memory_config(base)
+    assert (variant.kind, variant.beta, variant.compressor, variant.window) == ("kv", 16, "mean", 1024)
+    assert parse_method("memorag").memory_config(base) == base
+
+
+# ----- running ----------------------------------------------------------------------------------------------
+def test_hyde_writes_its_passage_without_context_and_joins_the_question():
+    generator = FakeGenerator("The vault code is four, set by the bank in 1990.")
+    queries = hyde_queries(generator, "What is the vault code?", max_new_tokens=40)
+    assert queries == ["What is the vault code?", "The vault code is four, set by the bank in 1990."]
+    messages, budget = generator.calls[0]
+    assert budget == 40
+    assert "What is the vault code?" in messages[-1]["content"]
+    assert "Passages" not in messages[-1]["content"]  # no context reaches the hypothesis
+    assert hyde_queries(FakeGenerator("  "), "Why?", 10) == ["Why?"]  # nothing written: the question alone
+    assert "summary" in hyde_messages("Summarize the reports.", summary=True)[-1]["content"]
+
+
+def test_hyde_answers_from_the_evidence_its_queries_retrieved():
+    rag = FakeRag("A hypothetical passage about the vault.", "4")
+    answer = run_method(
+        rag,
+        MethodSpec("hyde"),
+        "What is the vault code?",
+        summary=False,
+        top_k=3,
+        max_new_tokens=32,
+        hypothesis_tokens=100,
+    )
+    assert rag.generator.calls[0][1] == 100  # the passage is a query: a clue's budget, not the answer's
+    assert rag.retriever.queries == [["What is the vault code?", "A hypothetical passage about the vault."]]
+    assert answer.answer == "4" and answer.evidence[0].chunk.chunk_id == 7
+    assert answer.clues == (Clue("A hypothetical passage about the vault.", "hypothesis"),)
+    final_prompt, budget = rag.generator.calls[1]
+    assert "The vault code is 4." in final_prompt[-1]["content"] and budget == 32
+    assert set(answer.timings) == {"hypothesize", "retrieve", "generate"}
+    assert not rag.asked
+
+
+@pytest.mark.parametrize("name", ["full", "rag", "memorag"])
+def test_qa_methods_go_through_the_pipelines_ask(name: str):
+    rag = FakeRag()
+    spec = parse_method(f"{name}:beta=8") if name == "memorag" else MethodSpec(name)
+    run_method(rag, spec, "Who?", summary=False, top_k=5, max_new_tokens=20)
+    assert rag.asked == [("Who?", name, 5, 20)]
+
+
+def test_summaries_full_reads_every_document_and_memorag_retrieves_with_key_points():
+    rag = FakeRag("a summary")
+    answer = run_method(rag, MethodSpec("full"), "", summary=True, top_k=3, max_new_tokens=200)
+    prompt = rag.generator.calls[0][0][-1]["content"]
+    assert "first document" in prompt and "second document" in prompt and "Summarize the text." in prompt
+    assert not answer.evidence and not rag.retriever.queries
+
+    rag = FakeRag("a summary")
+    answer = run_method(
+        rag, MethodSpec("memorag"), "Summarize the news.", summary=True, top_k=3, max_new_tokens=200
+    )
+    assert rag.retriever.queries == [
+        ["Summarize the news.", "point one of the text", "point two of the text"]
+    ]
+    assert [c.kind for c in answer.clues] == ["keypoint", "keypoint"] and answer.mode == "memorag"
+    assert "The vault code is 4." in rag.generator.calls[0][0][-1]["content"]
+
+    rag = FakeRag("a summary")
+    run_method(rag, MethodSpec("rag"), "Summarize the news.", summary=True, top_k=3, max_new_tokens=200)
+    assert rag.retriever.queries == [["Summarize the news."]]
