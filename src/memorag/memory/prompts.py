@@ -51,21 +51,34 @@ _PLACEHOLDER = "\x00MEMORAG-CONTEXT\x00"
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}[.):]|[a-zA-Z][.)]|#+|(?:question|answer|sentence|clue|key point)s?\s*\d*\s*:)\s*", re.IGNORECASE)
 
 
+# Base (not instruction-tuned) models cannot follow the instructions above; they continue text. Their tasks are
+# completions the text itself suggests, read up to the first line break (an extractive reader, not a clue writer).
+BASE_TASKS: dict[str, str] = {
+    "span": "Question: {question}\nThe sentence of the text that answers it:",
+    "question": "Question: {question}\nA more specific question:",
+    "answer": "Question: {question}\nAnswer:",
+    "keypoint": "The text is about",
+}
+
+
 @dataclass(frozen=True)
 class PromptFrame:
     """Text before the context and text that closes the turn, from the model's chat template (if any)."""
 
     prefix: str
     turn_end: str
+    chat: bool = True  # False: a base model, prompted with completions (BASE_TASKS) that end at a line break
 
     def task_suffix(self, task: str, **fields: Any) -> str:
+        if not self.chat:
+            return CONTEXT_TAIL + BASE_TASKS[task].format(**fields)
         return CONTEXT_TAIL + TASKS[task].format(**fields) + self.turn_end
 
 
 def prompt_frame(tokenizer: Any) -> PromptFrame:
     """Split the chat template around the context, so memory prefill and task prompts use its exact markup."""
     if not getattr(tokenizer, "chat_template", None):
-        return PromptFrame(prefix=CONTEXT_HEAD, turn_end="\n\n")  # base model: plain text
+        return PromptFrame(prefix=CONTEXT_HEAD, turn_end="\n\n", chat=False)  # base model: plain text
     rendered = tokenizer.apply_chat_template(
         [{"role": "user", "content": CONTEXT_HEAD + _PLACEHOLDER}], tokenize=False, add_generation_prompt=True
     )

@@ -19,16 +19,24 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def inverse_frequencies(model: Any) -> torch.Tensor:
-    """inv_freq of the model's rotary embedding, shape (head_dim // 2,)."""
+def inverse_frequencies(model: Any) -> list[torch.Tensor]:
+    """inv_freq of each decoder layer's rotary embedding, each of shape (head_dim // 2,).
+
+    Most models share one `model.rotary_emb.inv_freq`; Gemma 3 keeps one per layer type (`sliding_attention`,
+    `full_attention`, with different bases) and names each layer's type in `config.layer_types`.
+    """
     rotary = getattr(model.model, "rotary_emb", None)
-    inv_freq = getattr(rotary, "inv_freq", None)
-    if inv_freq is None:
-        raise NotImplementedError(
-            f"{type(model).__name__}: no single rotary embedding found; KV memory supports RoPE decoders "
-            "with a shared `model.rotary_emb` (Llama, Qwen2, Mistral families)"
-        )
-    return inv_freq.float()
+    layers = model.config.num_hidden_layers
+    shared = getattr(rotary, "inv_freq", None)
+    if shared is not None:
+        return [shared.float()] * layers
+    layer_types = getattr(model.config, "layer_types", None)
+    if layer_types and all(hasattr(rotary, f"{kind}_inv_freq") for kind in set(layer_types)):
+        return [getattr(rotary, f"{kind}_inv_freq").float() for kind in layer_types]
+    raise NotImplementedError(
+        f"{type(model).__name__}: no rotary embedding found; KV memory supports RoPE decoders with "
+        "`model.rotary_emb` (Llama, Qwen2, Mistral, Gemma 3 families)"
+    )
 
 
 def rotate(x: torch.Tensor, delta: torch.Tensor, inv_freq: torch.Tensor) -> torch.Tensor:
