@@ -37,7 +37,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-START, END = "<!-- memory-bench:start -->", "<!-- memory-bench:end -->"
+MARKERS = "<!-- memory-bench:{section}:start -->", "<!-- memory-bench:{section}:end -->"
 LEGEND = """Each task plants invented facts in a real text (memorag.eval.needles, seed fixed): single-hop facts, and
 multi-hop pairs (fact A names a person, fact B about that person holds the answer; the question names only A's
 subject) with {distractors} look-alike B facts per pair. R@k: share of questions whose needle chunks (all of them, for a pair)
@@ -335,13 +335,14 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, result: dict[str, Any], table: str) -> None:
-    """Replace what lies between the memory-bench markers of `path` (appended at the end when absent)."""
+def write_section(path: Path, result: dict[str, Any], table: str, section: str) -> None:
+    """Replace what lies between this section's memory-bench markers in `path` (appended at the end when absent)."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    body = (f"{START}\n## Memory needle benchmark (issue 3)\n\nCommand (run on {time.strftime('%Y-%m-%d')}, "
-            f"{result['wall_s']} s):\n\n    {result['command']}\n\n{LEGEND.format(distractors=result['distractors'])}\n\n{table}\n{END}")
-    if START in text and END in text:
-        text = text[: text.index(START)] + body + text[text.index(END) + len(END) :]
+    start, end = (marker.format(section=section) for marker in MARKERS)
+    body = (f"{start}\n### Memory needle benchmark: {section}\n\nCommand (run on {time.strftime('%Y-%m-%d')}, "
+            f"{result['wall_s']} s):\n\n    {result['command']}\n\n{LEGEND.format(distractors=result['distractors'])}\n\n{table}\n{end}")
+    if start in text and end in text:
+        text = text[: text.index(start)] + body + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip("\n") + "\n\n" + body + "\n"
     path.write_text(text, encoding="utf-8")
@@ -375,6 +376,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--write", nargs="?", type=Path, const=Path("docs/benchmarks.md"),
                         help="rewrite the memory-bench section of this Markdown file (default docs/benchmarks.md)")
+    parser.add_argument("--section", default="quick",
+                        help="name of the section --write replaces (markers memory-bench:NAME:start/end)")
+    parser.add_argument("--from-json", type=Path,
+                        help="do not run: render (and --write) the result a previous run saved with --out")
     args = parser.parse_args(argv)
     if args.quick:
         args.sources, args.lengths, args.singles, args.pairs = ["pydoc"], [8000], 3, 3
@@ -387,14 +392,14 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    result = run(args)
+    result = json.loads(args.from_json.read_text(encoding="utf-8")) if args.from_json else run(args)
     table = markdown(result, args)
     print(json.dumps(result, indent=1))
     print(table, file=sys.stderr)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.write:
-        write_section(args.write, result, table)
+        write_section(args.write, result, table, args.section)
 
 
 if __name__ == "__main__":

@@ -67,10 +67,10 @@ def child(args: list[str]) -> dict:
 
 
 def markdown(results: dict) -> str:
-    rows = ["| tokens | memory entries (beta) | memorize s | prefill / embed+index / save s | store MB | "
-            "load s (new process) | ask s: recall / retrieve / generate | peak RSS MB memorize / ask |",
+    rows = [("| tokens | memory entries (beta) | memorize s | prefill / embed+index / save s | store MB | "
+            "load s (new process) | ask s: recall / retrieve / generate | peak RSS MB memorize / ask |"),
             "|---|---|---|---|---|---|---|---|"]
-    for tokens, r in results.items():
+    for r in results.values():
         m, a, s = r["memorize"], r["ask"], r["memorize"]["split_s"]
         rows.append(
             f"| {m['memory']['tokens_read']} | {m['memory']['entries']} ({m['memory']['beta']}) | {m['memorize_s']} | "
