@@ -108,6 +108,9 @@ def cli() -> None:
 @click.option("--append", is_flag=True, help="Add the files to an existing store instead of replacing it.")
 @click.option("--memory-model", default="smollm2", show_default=True,
               help="Memory model: embedded name (smollm2, gemma3-270m), local path, .gguf file or HF id.")
+@click.option("--memory-adapter", default=None, type=click.Path(exists=True, file_okay=False),
+              help="A LoRA adapter directory (from `memorag train sft` or `rlgf`) merged into the memory model; "
+                   "the store records it. Needs `pip install 'memorag[train]'`.")
 @click.option("--memory-kind", type=click.Choice(MEMORY_KINDS), default="kv", show_default=True,
               help="kv: compressed KV cache; gist: the model writes gists of the text and memorizes those "
                    "(MemoRAG-Lite); full: plain KV cache, the text must fit the model window; none: no memory, "
@@ -132,19 +135,20 @@ def cli() -> None:
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
 @click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
 @_fail_cleanly
-def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: str, memory_kind: str,
-             beta: str | None, compressor: str, window: int, gist_chunk_tokens: int, embedder: str,
+def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: str, memory_adapter: str | None,
+             memory_kind: str, beta: str | None, compressor: str, window: int, gist_chunk_tokens: int, embedder: str,
              chunk_tokens: int, chunk_overlap: int, fusion: str, question_weight: float, encoding: str,
              device: str, as_json: bool) -> None:
     """Read FILES (text files or folders of them) into a memory and an index saved at --store."""
     from memorag.pipeline import MemoRAG
 
     if append and (store / "manifest.json").exists():
-        rag = MemoRAG.load(store, device=device)
+        rag = MemoRAG.load(store, device=device, memory_adapter=memory_adapter)
     else:
         rag = MemoRAG(
             MemoryConfig(model=memory_model, kind=memory_kind, beta=int(beta) if beta else None,
-                         compressor=compressor, window=window, gist_chunk_tokens=gist_chunk_tokens, device=device),
+                         compressor=compressor, window=window, gist_chunk_tokens=gist_chunk_tokens, device=device,
+                         adapter=memory_adapter),
             RetrievalConfig(embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
                             fusion=fusion, question_weight=question_weight, device=device),
         )
@@ -244,6 +248,15 @@ def _register_eval() -> None:
 
 
 _register_eval()
+
+
+def _register_train() -> None:
+    from memorag.training.command import train_group
+
+    cli.add_command(train_group)
+
+
+_register_train()
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ class MemoryConfig:
     gist_tokens: int = 96  # most tokens of one gist
     device: str = "cpu"
     dtype: str = "float32"
+    adapter: str | None = None  # a LoRA adapter directory (memorag train) merged into the memory model
 
     def __post_init__(self) -> None:
         if self.kind not in MEMORY_KINDS:
@@ -99,6 +100,8 @@ class GenerationConfig:
 def config_to_dict(config: Any) -> dict[str, Any]:
     data = asdict(config)
     data.pop("api_key", None)  # never persist secrets
+    if "adapter" in data and data["adapter"] is None:
+        del data["adapter"]  # without one, manifests, run.json and store hashes stay as before adapters existed
     return data
 
 

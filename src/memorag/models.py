@@ -147,5 +147,19 @@ def load_causal_lm(name: str, device: str = "cpu", dtype: str = "float32") -> tu
     return model, tokenizer
 
 
+@functools.lru_cache(maxsize=2)
+def load_adapted_lm(name: str, adapter: str, device: str = "cpu", dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) with the LoRA adapter directory `adapter` merged in, once per process per key.
+
+    The model is a copy of its own: the shared base of load_causal_lm (the generator's, often) stays unchanged.
+    Refuses an adapter trained on other base weights; needs peft (`pip install "memorag[train]"`).
+    """
+    from memorag.training.adapters import apply_adapter, require_peft
+
+    require_peft()
+    model, tokenizer = load_causal_lm.__wrapped__(name, device, dtype)
+    return apply_adapter(model, adapter, name), tokenizer
+
+
 def model_fingerprint(name: str) -> str:
     return resolve(name).fingerprint()

@@ -49,8 +49,11 @@ class MemoRAG:
         memory: MemoryConfig | None = None,
         retrieval: RetrievalConfig | None = None,
         generation: GenerationConfig | None = None,
+        memory_adapter: str | Path | None = None,
     ) -> None:
         self.memory_config = memory or MemoryConfig()
+        if memory_adapter is not None:  # a LoRA adapter directory (memorag train): same as MemoryConfig(adapter=)
+            self.memory_config = replace(self.memory_config, adapter=str(memory_adapter))
         self.retrieval_config = retrieval or RetrievalConfig()
         self.generation_config = generation or GenerationConfig()
         self._memory: Memory | None = None
@@ -64,8 +67,17 @@ class MemoRAG:
     def memory(self) -> Memory:
         if self._memory is None:
             generator = self.generator if self.memory_config.kind == "none" else None
-            self._memory = make_memory(self.memory_config, generator)
+            self._memory = make_memory(self.memory_config, generator, *self._memory_model())
         return self._memory
+
+    def _memory_model(self) -> tuple[Any, Any]:
+        """(model, tokenizer) of the memory when an adapter is set; (None, None) lets the memory load the base."""
+        config = self.memory_config
+        if not config.adapter or config.kind == "none":
+            return None, None
+        from memorag.models import load_adapted_lm
+
+        return load_adapted_lm(config.model, config.adapter, config.device, config.dtype)
 
     @property
     def retriever(self) -> Any:
@@ -110,13 +122,19 @@ class MemoRAG:
         return timings
 
     def _models(self) -> dict[str, dict[str, str]]:
-        return {
+        models = {
             "memory": {"name": self.memory_config.model, "fingerprint": model_fingerprint(self.memory_config.model)},
             "embedder": {
                 "name": self.retrieval_config.embedder,
                 "fingerprint": model_fingerprint(self.retrieval_config.embedder),
             },
         }
+        if self.memory_config.adapter:  # absent without one, so stores made before adapters existed still load
+            from memorag.training.adapters import adapter_fingerprint
+
+            adapter = self.memory_config.adapter
+            models["memory_adapter"] = {"name": adapter, "fingerprint": adapter_fingerprint(adapter)}
+        return models
 
     def save(self, store: str | Path) -> Path:
         from memorag.store import write_store
@@ -142,8 +160,14 @@ class MemoRAG:
         return Path(store)
 
     @classmethod
-    def load(cls, store: str | Path, generation: GenerationConfig | None = None, device: str | None = None) -> MemoRAG:
-        """Open a store; refuses one made with another memory model or embedder, or a newer format."""
+    def load(
+        cls, store: str | Path, generation: GenerationConfig | None = None, device: str | None = None,
+        memory_adapter: str | Path | None = None,
+    ) -> MemoRAG:
+        """Open a store; refuses one made with another memory model, adapter or embedder, or a newer format.
+
+        The memory adapter is the one the store was made with; `memory_adapter` names the one you expect (refused
+        when it differs)."""
         from memorag.retrieval import Retriever
         from memorag.store import check_models, read_documents, read_manifest
 
@@ -155,10 +179,10 @@ class MemoRAG:
         if device:
             memory_config = replace(memory_config, device=device)
             retrieval_config = replace(retrieval_config, device=device)
-        rag = cls(memory_config, retrieval_config, generation)
+        rag = cls(memory_config, retrieval_config, generation, memory_adapter)
         check_models(manifest, rag._models(), path)
         generator = rag.generator if memory_config.kind == "none" else None
-        rag._memory = load_memory(path, manifest["memory_state"], memory_config, generator)
+        rag._memory = load_memory(path, manifest["memory_state"], rag.memory_config, generator, *rag._memory_model())
         rag._retriever = Retriever.load(path, rag.retriever.embedder, retrieval_config)
         rag.documents = read_documents(path)
         rag.timings = {"load": time.perf_counter() - started}

@@ -93,6 +93,7 @@ def parse_method(spec: str) -> MethodSpec:
     if name != "memorag":
         raise ValueError(f"{spec!r}: only memorag takes memory settings; {name} uses no memory")
     defaults = {f.name: getattr(MemoryConfig(), f.name) for f in fields(MemoryConfig)}
+    types = {f.name: f.type for f in fields(MemoryConfig)}
     overrides: dict[str, Any] = {}
     for item in settings.split(","):
         key, equals, text = (part.strip() for part in item.partition("="))
@@ -101,7 +102,10 @@ def parse_method(spec: str) -> MethodSpec:
             raise ValueError(
                 f"{spec!r}: {item.strip()!r} is not a memory setting; write key=value with a key in {known}"
             )
-        overrides[key] = _convert(key, text, defaults[key])
+        default = defaults[key]
+        if default is None and "str" in str(types[key]):  # str | None settings (adapter) take the text as is
+            default = ""
+        overrides[key] = _convert(key, text, default)
     replace(MemoryConfig(), **overrides)  # MemoryConfig checks the values now, not hours into a run
     return MethodSpec(name, tuple(sorted(overrides.items())))
 

@@ -1,0 +1,278 @@
+"""`memorag train`: build-data, sft and rlgf on the command line (docs/training.md).
+
+Registered on the `memorag` group by cli.py. Imports nothing heavy until a command runs. Environment variables are
+read here only (the API key of --generator-url).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from memorag.config import BETAS, COMPRESSORS
+
+TASK_NAMES = ("span", "question", "answer")
+
+
+def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from memorag.errors import MemoRAGError
+
+        try:
+            return func(*args, **kwargs)
+        except (MemoRAGError, FileNotFoundError, ValueError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: build-data keeps every finished example; run it again to resume", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _tasks(text: str) -> tuple[str, ...]:
+    tasks = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in tasks if t not in TASK_NAMES]
+    if unknown or not tasks:
+        raise click.BadParameter(f"tasks are comma-separated names from {', '.join(TASK_NAMES)}")
+    return tasks
+
+
+def _threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@click.group("train", context_settings={"help_option_names": ["-h", "--help"]})
+def train_group() -> None:
+    """Train the memory model to write better clues: build-data, then sft, then rlgf (needs memorag[train]).
+
+    \b
+    memorag train build-data --data qa.jsonl --out runs/train/qa --beta 8
+    memorag train sft --data runs/train/qa --out runs/adapters/sft
+    memorag train rlgf --data runs/train/qa --init-adapter runs/adapters/sft --out runs/adapters/rlgf
+    memorag memorize book.txt --store stores/book --memory-adapter runs/adapters/rlgf
+    """
+
+
+@train_group.command("build-data")
+@click.option("--data", "source", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="LongBench-format JSON lines, or your own lines of {context, question, answers[, id, evidence]}.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Data directory to write (run the same command again to resume).")
+@click.option("--held-out", type=float, default=0.5, show_default=True,
+              help="Fraction of examples held out from training (by a seeded hash of their ids).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the split, the --limit sample and the clue sampling.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use a seeded sample of this many examples.")
+@click.option("--candidates", type=click.IntRange(min=2), default=4, show_default=True,
+              help="Clue outputs sampled per question and task.")
+@click.option("--temperature", type=float, default=0.8, show_default=True, help="Sampling temperature of clues.")
+@click.option("--tasks", default="span,question,answer", show_default=True, help="Clue tasks to sample.")
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Chunks retrieved per query.")
+@click.option("--answer-tokens", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Tokens the generator may write per answer.")
+@click.option("--max-context-chars", type=click.IntRange(min=1), default=None,
+              help="Keep only the first N characters of each context (quick runs).")
+@click.option("--memory-model", default="smollm2", show_default=True, help="Memory model: name, path or HF id.")
+@click.option("--memory-adapter", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Sample clues from this adapter (e.g. after SFT, for a second round of RLGF data).")
+@click.option("--beta", type=click.Choice([str(b) for b in BETAS]), default=None,
+              help="KV compression ratio (default: the smallest that fits).")
+@click.option("--compressor", type=click.Choice(COMPRESSORS), default="snapkv", show_default=True)
+@click.option("--window", type=int, default=2048, show_default=True, help="Tokens read per step before compressing.")
+@click.option("--max-clue-tokens", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Most tokens of one sampled clue output.")
+@click.option("--embedder", default="minilm", show_default=True, help="Sentence embedder: name, path or HF id.")
+@click.option("--chunk-tokens", type=int, default=200, show_default=True, help="Chunk size in embedder tokens.")
+@click.option("--chunk-overlap", type=int, default=32, show_default=True, help="Tokens shared by neighbour chunks.")
+@click.option("--generator", default="smollm2", show_default=True,
+              help="Generator model; with --generator-url, the model name the server serves.")
+@click.option("--generator-url", default=None, help="Base URL of an OpenAI-compatible server.")
+@click.option("--api-key-env", default="MEMORAG_API_KEY", show_default=True,
+              help="Environment variable holding the API key for --generator-url.")
+@click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for local models.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@_fail_cleanly
+def build_data_command(source: Path, out: Path, held_out: float, seed: int, limit: int | None, candidates: int,
+                       temperature: float, tasks: str, top_k: int, answer_tokens: int, max_context_chars: int | None,
+                       threads: int | None, no_progress: bool, as_json: bool, **models: Any) -> None:
+    """Sample clue sets for the train split of --data, score each by its answer's F1, write SFT and RLGF data."""
+    from memorag.training.build import BuildSettings, build_data
+    from memorag.training.data import read_qa_examples
+
+    _threads(threads)
+    settings = BuildSettings(candidates=candidates, temperature=temperature, tasks=_tasks(tasks), top_k=top_k,
+                             answer_tokens=answer_tokens, held_out=held_out, seed=seed,
+                             max_context_chars=max_context_chars)
+    examples = read_qa_examples(source, limit, seed)
+    memory, retrieval, generation = _configs(top_k=top_k, **models)
+    parts = _build_parts(memory, retrieval, generation)
+    summary = build_data(source, examples, out, parts, settings, memory, retrieval, generation, not no_progress)
+    click.echo(json.dumps(summary, indent=1) if as_json else
+               f"{summary['examples']} examples ({summary['errors']} errors): {summary['records']} records, "
+               f"{summary['pairs']} preference pairs, {summary['sft_targets']} SFT targets in {out}")
+
+
+def _configs(memory_model: str, memory_adapter: str | None, beta: str | None, compressor: str, window: int,
+             max_clue_tokens: int, embedder: str, chunk_tokens: int, chunk_overlap: int, generator: str,
+             generator_url: str | None, api_key_env: str, device: str, top_k: int) -> tuple[Any, Any, Any]:
+    from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig
+
+    memory = MemoryConfig(model=memory_model, beta=int(beta) if beta else None, compressor=compressor,
+                          window=window, max_clue_tokens=max_clue_tokens, device=device, adapter=memory_adapter)
+    retrieval = RetrievalConfig(embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
+                                top_k=top_k, device=device)
+    if generator_url:
+        generation = GenerationConfig(backend="openai", model=generator, base_url=generator_url,
+                                      api_key=os.environ.get(api_key_env))
+    else:
+        generation = GenerationConfig(model=generator, device=device)
+    return memory, retrieval, generation
+
+
+def _build_parts(memory: Any, retrieval: Any, generation: Any) -> Any:
+    from memorag.generation import from_config
+    from memorag.models import load_adapted_lm, load_causal_lm
+    from memorag.retrieval import SentenceTransformerEmbedder
+    from memorag.training.build import BuildParts
+
+    if memory.adapter:
+        model, tokenizer = load_adapted_lm(memory.model, memory.adapter, memory.device, memory.dtype)
+    else:
+        model, tokenizer = load_causal_lm(memory.model, memory.device, memory.dtype)
+    embedder = SentenceTransformerEmbedder(retrieval.embedder, retrieval.device, retrieval.batch_size)
+    return BuildParts(model, tokenizer, embedder, from_config(generation))
+
+
+def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--data", "data_dir", required=True,
+                     type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help="A data directory from `memorag train build-data`."),
+        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Adapter directory to write (replaced if it exists)."),
+        click.option("--init-adapter", default=None, type=click.Path(exists=True, file_okay=False),
+                     help="Start from this adapter (e.g. the SFT one for RLGF) instead of a fresh LoRA."),
+        click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Passes over the training contexts."),
+        click.option("--max-steps", type=click.IntRange(min=1), default=None,
+                     help="Stop after this many steps (one context each)."),
+        click.option("--rank", type=click.IntRange(min=1), default=8, show_default=True,
+                     help="LoRA rank of a fresh adapter (an --init-adapter keeps its own)."),
+        click.option("--alpha", type=click.IntRange(min=1), default=16, show_default=True,
+                     help="LoRA alpha of a fresh adapter."),
+        click.option("--max-target-tokens", type=click.IntRange(min=1), default=128, show_default=True,
+                     help="Target tokens kept per example."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the step order."),
+        click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda."),
+        click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads."),
+        click.option("--no-progress", is_flag=True, help="No progress bar."),
+        click.option("--json", "as_json", is_flag=True, help="Print the adapter's manifest as JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@train_group.command("sft")
+@_training_options
+@click.option("--tasks", default="span,answer", show_default=True,
+              help="Tasks whose gold targets are trained (span: answer-bearing sentences; answer: the gold answer).")
+@click.option("--chosen-min-f1", type=float, default=None,
+              help="Also train on chosen sampled clues whose answer reached this F1 (rejection sampling).")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="AdamW learning rate.")
+@_fail_cleanly
+def sft_command(tasks: str, chosen_min_f1: float | None, lr: float, **options: Any) -> None:
+    """Supervised fine-tuning (LoRA) of the memory model on gold clue targets, read through its memory."""
+    from memorag.training.data import sft_examples
+    from memorag.training.sft import train_sft
+
+    def train(policy: Any, tokenizer: Any, memory: Any, contexts: Any, train_options: Any, frame: Any) -> Any:
+        examples = sft_examples(options["data_dir"], frame, _tasks(tasks), chosen_min_f1)
+        if not examples:
+            raise ValueError(f"no SFT targets for tasks {tasks} in {options['data_dir']}")
+        return train_sft(policy, tokenizer, memory, contexts, examples, train_options, not options["no_progress"])
+
+    _run_stage("sft", train, {"tasks": tasks, "chosen_min_f1": chosen_min_f1}, lr, **options)
+
+
+@train_group.command("rlgf")
+@_training_options
+@click.option("--tasks", default="span,question,answer", show_default=True, help="Tasks whose pairs are trained.")
+@click.option("--dpo-beta", type=float, default=0.1, show_default=True, help="DPO's beta (strength of the KL anchor).")
+@click.option("--sft-weight", type=float, default=0.0, show_default=True,
+              help="Weight of the chosen clue's NLL added to the DPO loss.")
+@click.option("--rank-by", type=click.Choice(["f1", "evidence"]), default="f1", show_default=True,
+              help="Which candidate is chosen/rejected: by answer F1 (then evidence), or by whether the evidence "
+                   "holds a gold answer (then F1).")
+@click.option("--lr", type=float, default=5e-5, show_default=True, help="AdamW learning rate.")
+@_fail_cleanly
+def rlgf_command(tasks: str, dpo_beta: float, sft_weight: float, rank_by: str, lr: float, **options: Any) -> None:
+    """RLGF: DPO on chosen/rejected clue sets ranked by answer F1; the reference is the adapter-free model."""
+    from memorag.training.data import preference_pairs
+    from memorag.training.rlgf import train_rlgf
+
+    def train(policy: Any, tokenizer: Any, memory: Any, contexts: Any, train_options: Any, frame: Any) -> Any:
+        pairs = preference_pairs(options["data_dir"], frame, _tasks(tasks), rank_by)
+        return train_rlgf(policy, tokenizer, memory, contexts, pairs, train_options, dpo_beta, sft_weight,
+                          not options["no_progress"])
+
+    settings = {"tasks": tasks, "dpo_beta": dpo_beta, "sft_weight": sft_weight, "rank_by": rank_by}
+    _run_stage("rlgf", train, settings, lr, **options)
+
+
+def _run_stage(stage: str, train: Callable[..., Any], stage_settings: dict[str, Any], lr: float, data_dir: Path,
+               out: Path, init_adapter: str | None, epochs: int, max_steps: int | None, rank: int, alpha: int,
+               max_target_tokens: int, seed: int, device: str, threads: int | None, no_progress: bool,
+               as_json: bool) -> None:
+    """Load the base model (an own copy), add or load the LoRA, train, save the adapter with its manifest."""
+    from dataclasses import asdict, replace
+
+    from memorag.config import MemoryConfig, config_from_dict
+    from memorag.memory.prompts import prompt_frame
+    from memorag.models import load_causal_lm
+    from memorag.training import adapters, data
+    from memorag.training.loop import TrainOptions
+
+    _threads(threads)
+    adapters.require_peft()
+    build = data.read_build(data_dir)
+    memory = replace(config_from_dict(MemoryConfig, build["settings"]["memory"]), device=device, adapter=None)
+    options = TrainOptions(epochs=epochs, max_steps=max_steps, learning_rate=lr, max_target_tokens=max_target_tokens,
+                           seed=seed)
+    model, tokenizer = load_causal_lm.__wrapped__(memory.model, memory.device, memory.dtype)  # ours to modify
+    lora = adapters.LoraSettings(rank=rank, alpha=alpha)
+    policy = (adapters.load_trainable(model, init_adapter, memory.model) if init_adapter
+              else adapters.add_lora(model, lora))
+    metrics = train(policy, tokenizer, memory, data.read_contexts(data_dir), options, prompt_frame(tokenizer))
+    config = policy.peft_config["default"]
+    info = {
+        "stage": stage,
+        "parent": {"path": init_adapter, "fingerprint": adapters.adapter_fingerprint(init_adapter)}
+        if init_adapter else None,
+        "data": {"dir": str(data_dir), "sha256": data.data_hash(data_dir), "source": build["source"],
+                 "train_ids": build["split"]["train"], "held_out_ids": build["split"]["held_out"]},
+        "memory": build["settings"]["memory"],
+        "hyperparameters": {**asdict(options), **stage_settings, "lora_rank": config.r, "lora_alpha": config.lora_alpha,
+                            "lora_dropout": config.lora_dropout, "target_modules": sorted(config.target_modules)
+                            if not isinstance(config.target_modules, str) else config.target_modules},
+        "metrics": metrics,
+    }
+    adapters.save_adapter(policy, out, memory.model, info)
+    manifest = adapters.read_adapter_manifest(out)
+    click.echo(json.dumps(manifest, indent=1) if as_json else
+               f"{stage}: {metrics['steps']} steps in {metrics['seconds']}s, loss {metrics.get('loss_first')} -> "
+               f"{metrics.get('loss_last')}; adapter at {out} ({manifest['weights']['bytes'] / 1e6:.1f} MB)")
