@@ -28,10 +28,21 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Clue:
-    """One query the memory wrote: `kind` is "span", "question", "answer" or "keypoint"."""
+    """One query the memory wrote: `kind` is "span", "question", "answer", "keypoint", "passage" or "bridge".
+
+    `strategy` names the recall strategy that made it (memorag.recall). Grounded clues (copy, attention,
+    multihop) point into the memorized text: `documents[doc_id].text[start:end]`; `score` is the strategy's own
+    (a log-likelihood or an attention mass), `hop` the hop of a multi-hop clue (1, 2, ...).
+    """
 
     text: str
     kind: str
+    strategy: str = "generate"
+    doc_id: int | None = None
+    start: int | None = None
+    end: int | None = None
+    score: float | None = None
+    hop: int | None = None
 
 
 @dataclass(frozen=True)

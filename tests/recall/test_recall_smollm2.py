@@ -1,0 +1,49 @@
+"""Grounded recall on the real embedded memory model (SmolLM2-135M-Instruct) over a ~1.5k-token text."""
+
+from __future__ import annotations
+
+import pytest
+
+from memorag.config import MemoryConfig
+from memorag.demo import reference_slice
+from memorag.memory import make_memory
+from memorag.recall import RecallConfig, recall_clues
+from memorag.types import Document
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "How does the import statement find and load a module?"
+
+
+@pytest.fixture(scope="module")
+def memorized():
+    from memorag.models import load_causal_lm
+    from memorag.retrieval.chunking import chunk_documents
+
+    model, tokenizer = load_causal_lm("smollm2")
+    text = reference_slice(40_000)
+    documents = [Document("reference.txt", text[: text.index("\n\n", 5_500)])]  # the import statement
+    memory = make_memory(MemoryConfig(kind="full"), model=model, tokenizer=tokenizer)
+    memory.memorize(documents)
+    assert 1_000 < memory.tokens_read < 2_000
+    return memory, documents, chunk_documents(documents, tokenizer, 200, 32)
+
+
+def test_every_copy_span_is_a_piece_of_the_memorized_text_at_its_offsets(memorized):
+    memory, documents, _ = memorized
+    clues = recall_clues(
+        "copy", QUESTION, memory, documents, config=RecallConfig(spans=2, max_span_tokens=24)
+    )
+    assert 1 <= len(clues) <= 2
+    for clue in clues:
+        assert clue.strategy == "copy" and clue.text.strip() and clue.text in documents[0].text
+        assert documents[clue.doc_id].text[clue.start : clue.end] == clue.text
+    assert memory._question_cache().layers[0].keys.shape[2] == memory.length  # the memory is left as it was
+
+
+def test_attention_clues_are_chunks_with_their_offsets(memorized):
+    memory, documents, chunks = memorized
+    retriever = type("Chunks", (), {"chunks": chunks})()
+    clues = recall_clues("attention", QUESTION, memory, documents, retriever, RecallConfig(top_chunks=2))
+    assert len(clues) == 2 and all(c.strategy == "attention" for c in clues)
+    assert all(documents[c.doc_id].text[c.start : c.end] == c.text for c in clues)
