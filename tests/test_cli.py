@@ -57,3 +57,15 @@ def test_memorize_info_ask_recall_on_the_embedded_models(tmp_path: Path):
     recalled = json.loads(runner.invoke(cli, ["recall", str(store), "Who wrote the first algorithm?", "--kind",
                                               "answer", "--json"]).stdout)
     assert all(c["kind"] == "answer" and c["text"].strip() for c in recalled["clues"])
+    copied = runner.invoke(cli, ["recall", str(store), "Who wrote the first algorithm?", "--recall", "copy", "--json"])
+    assert copied.exit_code == 0, copied.output
+    spans = json.loads(copied.stdout)["clues"]
+    text = source.read_text(encoding="utf-8")
+    assert spans and all(c["strategy"] == "copy" and text[c["start"]:c["end"]] == c["text"] for c in spans)
+
+
+def test_cli_recall_choices_are_the_library_strategies():
+    from memorag.cli import RECALL_STRATEGIES
+    from memorag.recall import STRATEGIES
+
+    assert RECALL_STRATEGIES == STRATEGIES

@@ -26,6 +26,11 @@ from memorag.config import (
 )
 from memorag.errors import MemoRAGError
 
+RECALL_STRATEGIES = ("generate", "copy", "attention", "multihop")  # memorag.recall.STRATEGIES, without its imports
+RECALL_HELP = ("How the memory writes clues: generate (free text), copy (spans copied from the memorized text, "
+               "with offsets), attention (chunks the question attends to in memory), multihop (bridges copied "
+               "from retrieved evidence, re-queried).")
+
 
 def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
     """MemoRAGError (and bad values) print one line and exit 2, without a traceback."""
@@ -173,13 +178,16 @@ def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu")
               help="memorag: clues + question query the index; rag: question only; memory: the memory model "
                    "answers alone; full: the generator reads the whole text, cut in the middle.")
 @click.option("--top-k", type=int, default=None, help="Chunks retrieved per query (default: the store's, 3).")
+@click.option("--recall", "strategy", type=click.Choice(RECALL_STRATEGIES), default="generate", show_default=True,
+              help=RECALL_HELP)
 @_generator_options
 @click.option("--json", "as_json", is_flag=True, help="Print answer, clues, evidence and timings as JSON.")
 @_fail_cleanly
-def ask(store: Path, question: str, mode: str, top_k: int | None, as_json: bool, **generator: Any) -> None:
+def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str, as_json: bool,
+        **generator: Any) -> None:
     """Answer QUESTION about the texts memorized in STORE."""
     rag = _open(store, _generation_config(**generator), generator["device"])
-    answer = rag.ask(question, mode=mode, top_k=top_k)
+    answer = rag.ask(question, mode=mode, top_k=top_k, recall=strategy)
     _emit(answer.to_dict(), as_json, _answer_text(answer))
 
 
@@ -200,15 +208,19 @@ def summarize(store: Path, points: int, as_json: bool, **generator: Any) -> None
 @click.argument("store", type=click.Path(path_type=Path))
 @click.argument("question")
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(["span", "question", "answer"]),
-              help="Clue kinds to recall (repeatable; default: all three).")
+              help="Clue kinds to recall with --recall generate (repeatable; default: all three).")
+@click.option("--recall", "strategy", type=click.Choice(RECALL_STRATEGIES), default="generate", show_default=True,
+              help=RECALL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the clues as JSON.")
 @_fail_cleanly
-def recall(store: Path, question: str, kinds: tuple[str, ...], as_json: bool) -> None:
-    """Print the clues the memory recalls for QUESTION (spans, surrogate questions, draft answer)."""
+def recall(store: Path, question: str, kinds: tuple[str, ...], strategy: str, as_json: bool) -> None:
+    """Print the clues the memory recalls for QUESTION (spans, surrogate questions, draft answer, ...)."""
+    from dataclasses import asdict
+
     rag = _open(store, None)
-    clues = rag.memory.clues(question, kinds or ("span", "question", "answer"))
-    data = {"question": question, "clues": [{"kind": c.kind, "text": c.text} for c in clues]}
-    _emit(data, as_json, "\n".join(f"[{c.kind}] {c.text}" for c in clues) or "(no clues)")
+    clues = rag.recall(question, strategy, kinds or ("span", "question", "answer"))
+    data = {"question": question, "recall": strategy, "clues": [asdict(c) for c in clues]}
+    _emit(data, as_json, "\n".join(f"[{c.strategy}/{c.kind}] {c.text}" for c in clues) or "(no clues)")
 
 
 @cli.command()

@@ -195,8 +195,10 @@ class MemoRAG:
 
     def ask(
         self, question: str, mode: str = "memorag", top_k: int | None = None, clue_kinds: Sequence[str] = CLUE_KINDS,
-        max_new_tokens: int | None = None,
+        max_new_tokens: int | None = None, recall: str = "generate",
     ) -> Answer:
+        """Answer `question`. In memorag mode `recall` picks the strategy that writes the clues (memorag.recall):
+        "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention" or "multihop"."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if not question.strip():
@@ -216,7 +218,7 @@ class MemoRAG:
         else:
             if mode == "memorag":
                 started = time.perf_counter()
-                clues = self.memory.clues(question, clue_kinds)
+                clues = self.recall(question, recall, clue_kinds)
                 timings["recall"] = time.perf_counter() - started
             started = time.perf_counter()
             evidence = self.retriever.retrieve([question, *(c.text for c in clues)], top_k or self.retrieval_config.top_k)
@@ -229,6 +231,15 @@ class MemoRAG:
         )
         timings["generate"] = time.perf_counter() - started
         return Answer(question, text, mode, tuple(clues), tuple(evidence), timings)
+
+    def recall(self, question: str, strategy: str = "generate", clue_kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
+        """The clues one recall strategy writes for `question` (no retrieval, no answer)."""
+        self._require_memory()
+        if strategy == "generate":
+            return [clue for clue in self.memory.clues(question, clue_kinds) if clue.text.strip()]
+        from memorag.recall import recall_clues
+
+        return recall_clues(strategy, question, self.memory, self.documents, self.retriever)
 
     def summarize(self, points: int = 5, top_k: int | None = None, max_new_tokens: int = 256) -> Answer:
         """MemoRAG's "summarize": key points from memory -> retrieve evidence -> a summary from the evidence."""
