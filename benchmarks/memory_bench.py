@@ -145,8 +145,9 @@ def score_question(question: Any, per_query: list[Any], retriever: Any, args: ar
 
 
 # ----- one memory configuration ------------------------------------------------------------------------------------
-def ask_all(memory: Any, task: Any, retriever: Any, generator: Any, clue_model: bool, args: argparse.Namespace
-            ) -> list[dict[str, Any]]:
+def ask_all(memory: Any, task: Any, retriever: Any, generator: Any, clue_model: bool, args: argparse.Namespace,
+            strategy: str = "generate", documents: list[Any] | None = None) -> list[dict[str, Any]]:
+    from memorag.recall import recall_clues
     from memorag.retrieval.evidence import fuse_hits
 
     results = []
@@ -159,11 +160,15 @@ def ask_all(memory: Any, task: Any, retriever: Any, generator: Any, clue_model: 
             row["draft_ok"] = contains_answer(row["draft"], question.answer)
             results.append(row)
             continue
-        clues = memory.clues(question.question)
+        if strategy == "generate":
+            clues = memory.clues(question.question)
+        else:  # grounded strategies (memorag.recall): no draft answer of their own
+            clues = recall_clues(strategy, question.question, memory, documents or [], retriever)
         row["recall_s"] = round(time.perf_counter() - started, 2)
         row["clues"] = [[clue.kind, clue.text] for clue in clues]
-        row["draft"] = next((clue.text for clue in clues if clue.kind == "answer"), "")
-        row["draft_ok"] = contains_answer(row["draft"], question.answer)
+        if strategy == "generate":
+            row["draft"] = next((clue.text for clue in clues if clue.kind == "answer"), "")
+            row["draft_ok"] = contains_answer(row["draft"], question.answer)
         started = time.perf_counter()
         per_query = retriever.search([question.question, *(clue.text for clue in clues)], 2 * max(args.ks))
         row["search_s"] = round(time.perf_counter() - started, 3)
@@ -206,7 +211,8 @@ def _methods(rows: list[dict[str, Any]], k: str) -> list[str]:
 
 
 def run_config(config: Any, task: Any, tokens: int, retriever: Any, generator: Any, args: argparse.Namespace
-               ) -> dict[str, Any]:
+               ) -> list[dict[str, Any]]:
+    """One memorize, then one row per recall strategy (--recall) the memory kind supports."""
     from memorag.errors import MemoRAGError, MemoryBudgetError
     from memorag.memory.registry import make_memory
     from memorag.types import Document
@@ -214,27 +220,33 @@ def run_config(config: Any, task: Any, tokens: int, retriever: Any, generator: A
     row: dict[str, Any] = {"source": task.source, "tokens": tokens, "task_tokens": task.tokens,
                            "model": config.model if config.kind != "none" else f"generator:{args.generator}",
                            "kind": config.kind, "compressor": config.compressor if config.kind in ("kv", "gist") else None,
-                           "beta": config.beta}
+                           "beta": config.beta, "strategy": "generate"}
     rss_reset = reset_peak_rss()
     clue_model = config.kind == "none" or config.model not in NO_CLUE_MODELS
     try:
         memory = make_memory(config, generator=generator)
         started = time.perf_counter()
-        split = memory.memorize([Document(f"{task.source}.txt", task.text)])
+        documents = [Document(f"{task.source}.txt", task.text)]
+        split = memory.memorize(documents)
         row["memorize_split_s"] = {key: round(value, 2) for key, value in split.items()}
         row["memorize_s"] = round(time.perf_counter() - started, 2)
     except MemoryBudgetError as exc:
-        return {**row, "status": f"does not fit: {exc}"}
+        return [{**row, "status": f"does not fit: {exc}"}]
     except (MemoRAGError, NotImplementedError) as exc:  # memorag[gemma] not installed; a model the kind can't hold
-        return {**row, "status": f"skipped: {exc.__class__.__name__}: {exc}"}
+        return [{**row, "status": f"skipped: {exc.__class__.__name__}: {exc}"}]
     row["memory"] = memory.describe()
-    asked = ask_all(memory, task, retriever, generator, clue_model, args)
-    row.update(status="ok", clue_figures=clue_model, **summarize(asked, args))
-    row["peak_rss_mb"], row["peak_rss_scope"] = peak_rss_mb(), "config" if rss_reset else "process"
-    row["questions"] = asked
+    strategies = [s for s in args.recall if s == "generate" or (clue_model and config.kind != "none")]
+    if config.kind == "gist":
+        strategies = [s for s in strategies if s != "attention"]  # attention reads kv/full memories only
+    rows = []
+    for strategy in strategies:
+        asked = ask_all(memory, task, retriever, generator, clue_model, args, strategy, documents)
+        rows.append({**row, "strategy": strategy, "status": "ok", "clue_figures": clue_model,
+                     **summarize(asked, args), "questions": asked})
+        rows[-1]["peak_rss_mb"], rows[-1]["peak_rss_scope"] = peak_rss_mb(), "config" if rss_reset else "process"
     del memory
     gc.collect()
-    return row
+    return rows
 
 
 # ----- the grid ------------------------------------------------------------------------------------------------
@@ -279,9 +291,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 info["rag_answer_accuracy"] = rag_answers(task, retriever, generator)
             tasks.append(info)
             for config in memory_configs(args):
-                rows.append(run_config(config, task, tokens, retriever, generator, args))
-                print(f"[{time.perf_counter() - started:7.1f}s] {task.source} {tokens} {config.model} {config.kind} "
-                      f"{config.compressor} {config.beta}: {rows[-1]['status'][:80]}", file=sys.stderr)
+                for row in run_config(config, task, tokens, retriever, generator, args):
+                    rows.append(row)
+                    print(f"[{time.perf_counter() - started:7.1f}s] {task.source} {tokens} {config.model} "
+                          f"{config.kind} {config.compressor} {config.beta} {row.get('strategy')}: {row['status'][:80]}",
+                          file=sys.stderr)
     return {"command": command_line(), "seed": args.seed, "threads": args.threads, "singles": args.singles,
             "pairs": args.pairs, "distractors": args.distractors, "tasks": tasks, "rows": rows,
             "wall_s": round(time.perf_counter() - started, 1)}
@@ -306,11 +320,12 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
     k = str(ANSWER_K if ANSWER_K in args.ks else args.ks[0])
     methods = ["question", "union", *(f"rrf_w{w:g}" for w in args.weights), "clues_rrf"]
     head = " / ".join(m.replace("question", "q") for m in methods)
-    lines = [(f"| source | tokens | model | memory | entries (MB) | memorize s | single R@{k}: {head} | "
+    lines = [(f"| source | tokens | model | memory, recall | entries (MB) | memorize s | single R@{k}: {head} | "
              f"multi R@{k}: {head} | multi needle share@{k}: q / union | union size@{k} | draft acc s / m | "
              "answer acc s / m | recall s/q | peak RSS MB |"), "|" + "---|" * 14]
     for row in result["rows"]:
         memory = f"{row['kind']}" + (f" {row['compressor']} b{row['beta']}" if row["kind"] == "kv" else "")
+        memory += f", {row.get('strategy', 'generate')}"
         if row["status"] != "ok":
             lines.append(f"| {row['source']} | {row['tokens']} | {row['model']} | {memory} | {row['status'][:60]} |"
                          + " |" * 9)
@@ -368,6 +383,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ks", type=_csv(int), default=[1, 3, 5])
     parser.add_argument("--weights", type=_csv(float), default=[1.0, 2.0, 3.0], help="question weights for rrf")
     parser.add_argument("--answer-weight", type=float, default=2.0, help="question weight of the answer's evidence")
+    parser.add_argument("--recall", type=_csv(str), default=["generate"],
+                        help="recall strategies to score on each memory: generate,copy,attention,multihop")
     parser.add_argument("--generate", action="store_true", help="also score the generator's answer (~5 s each)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
