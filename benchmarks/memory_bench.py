@@ -351,11 +351,13 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
 
 
 def write_section(path: Path, result: dict[str, Any], table: str, section: str) -> None:
-    """Replace what lies between this section's memory-bench markers in `path` (appended at the end when absent)."""
+    """Replace what lies between this section's memory-bench markers in `path` (appended at the end when absent).
+
+    The legend (LEGEND, also printed with the table) is written once, above the sections, not in each."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     start, end = (marker.format(section=section) for marker in MARKERS)
     body = (f"{start}\n### Memory needle benchmark: {section}\n\nCommand (run on {time.strftime('%Y-%m-%d')}, "
-            f"{result['wall_s']} s):\n\n    {result['command']}\n\n{LEGEND.format(distractors=result['distractors'])}\n\n{table}\n{end}")
+            f"{result['wall_s']} s):\n\n    {result['command']}\n\n{table}\n{end}")
     if start in text and end in text:
         text = text[: text.index(start)] + body + text[text.index(end) + len(end) :]
     else:
@@ -412,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     result = json.loads(args.from_json.read_text(encoding="utf-8")) if args.from_json else run(args)
     table = markdown(result, args)
     print(json.dumps(result, indent=1))
-    print(table, file=sys.stderr)
+    print(LEGEND.format(distractors=result["distractors"]) + "\n\n" + table, file=sys.stderr)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.write:
