@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
+from memorag.cli_errors import fail_cleanly
 from memorag.config import (
     BETAS,
     COMPRESSORS,
@@ -24,26 +23,11 @@ from memorag.config import (
     MemoryConfig,
     RetrievalConfig,
 )
-from memorag.errors import MemoRAGError
 
 RECALL_STRATEGIES = ("generate", "copy", "attention", "multihop")  # memorag.recall.STRATEGIES, without its imports
 RECALL_HELP = ("How the memory writes clues: generate (free text), copy (spans copied from the memorized text, "
                "with offsets), attention (chunks the question attends to in memory), multihop (bridges copied "
                "from retrieved evidence, re-queried).")
-
-
-def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """MemoRAGError (and bad values) print one line and exit 2, without a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (MemoRAGError, FileNotFoundError, ValueError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 def _generator_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -139,7 +123,7 @@ def cli() -> None:
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the files.")
 @click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
 @click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
-@_fail_cleanly
+@fail_cleanly()
 def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: str, memory_adapter: str | None,
              memory_kind: str, beta: str | None, compressor: str, window: int, gist_chunk_tokens: int, embedder: str,
              chunk_tokens: int, chunk_overlap: int, fusion: str, question_weight: float, encoding: str,
@@ -182,7 +166,7 @@ def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu")
               help=RECALL_HELP)
 @_generator_options
 @click.option("--json", "as_json", is_flag=True, help="Print answer, clues, evidence and timings as JSON.")
-@_fail_cleanly
+@fail_cleanly()
 def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str, as_json: bool,
         **generator: Any) -> None:
     """Answer QUESTION about the texts memorized in STORE."""
@@ -196,7 +180,7 @@ def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str,
 @click.option("--points", type=int, default=5, show_default=True, help="Key points the memory lists.")
 @_generator_options
 @click.option("--json", "as_json", is_flag=True, help="Print summary, key points and evidence as JSON.")
-@_fail_cleanly
+@fail_cleanly()
 def summarize(store: Path, points: int, as_json: bool, **generator: Any) -> None:
     """Summarize STORE: key points from memory -> retrieved evidence -> a summary."""
     rag = _open(store, _generation_config(**generator), generator["device"])
@@ -212,7 +196,7 @@ def summarize(store: Path, points: int, as_json: bool, **generator: Any) -> None
 @click.option("--recall", "strategy", type=click.Choice(RECALL_STRATEGIES), default="generate", show_default=True,
               help=RECALL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the clues as JSON.")
-@_fail_cleanly
+@fail_cleanly()
 def recall(store: Path, question: str, kinds: tuple[str, ...], strategy: str, as_json: bool) -> None:
     """Print the clues the memory recalls for QUESTION (spans, surrogate questions, draft answer, ...)."""
     from dataclasses import asdict
@@ -226,7 +210,7 @@ def recall(store: Path, question: str, kinds: tuple[str, ...], strategy: str, as
 @cli.command()
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-@_fail_cleanly
+@fail_cleanly()
 def info(store: Path, as_json: bool) -> None:
     """Show what STORE holds: documents, memory size, settings and timings (reads no model)."""
     from memorag.store import read_manifest

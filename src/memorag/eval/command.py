@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from memorag.cli_errors import fail_cleanly
 from memorag.config import FUSIONS, GenerationConfig, MemoryConfig, RetrievalConfig
-from memorag.errors import MemoRAGError
 from memorag.eval.metrics import METRICS
 
 DEFAULT_METHODS = "full,rag,hyde,memorag"
@@ -160,6 +159,7 @@ def _ids(values: tuple[str, ...]) -> list[str] | None:
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the Markdown table.")
+@fail_cleanly("every answer written so far is kept; run the same command to resume")
 def eval_command(
     data: Path | None,
     corpus: Path | None,
@@ -181,24 +181,15 @@ def eval_command(
     from memorag.eval.methods import parse_methods
     from memorag.eval.runner import TABLE, load_examples, run_eval
 
-    try:
-        specs = parse_methods(methods)
-        examples = load_examples(data, corpus, questions, limit, _ids(ids), seed)
-        settings = _settings(data, corpus, **options)
-        if threads:
-            import torch
+    specs = parse_methods(methods)
+    examples = load_examples(data, corpus, questions, limit, _ids(ids), seed)
+    settings = _settings(data, corpus, **options)
+    if threads:
+        import torch
 
-            torch.set_num_threads(threads)
-        click.echo(f"{len(examples)} examples x {len(specs)} methods -> {settings.out}", err=True)
-        summary = run_eval(examples, specs, settings)
-    except (MemoRAGError, FileNotFoundError, ValueError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo(
-            "\ninterrupted: every answer written so far is kept; run the same command to resume", err=True
-        )
-        sys.exit(130)
+        torch.set_num_threads(threads)
+    click.echo(f"{len(examples)} examples x {len(specs)} methods -> {settings.out}", err=True)
+    summary = run_eval(examples, specs, settings)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:

@@ -8,34 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
+from memorag.cli_errors import fail_cleanly
 from memorag.config import BETAS, COMPRESSORS
 
 TASK_NAMES = ("span", "question", "answer")
-
-
-def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from memorag.errors import MemoRAGError
-
-        try:
-            return func(*args, **kwargs)
-        except (MemoRAGError, FileNotFoundError, ValueError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted: build-data keeps every finished example; run it again to resume", err=True)
-            sys.exit(130)
-
-    return wrapper
+BUILD_DATA_INTERRUPTED = "build-data keeps every finished example; run it again to resume"
 
 
 def _tasks(text: str) -> tuple[str, ...]:
@@ -105,7 +88,7 @@ def train_group() -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for local models.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-@_fail_cleanly
+@fail_cleanly(BUILD_DATA_INTERRUPTED)
 def build_data_command(source: Path, out: Path, held_out: float, seed: int, limit: int | None, candidates: int,
                        temperature: float, tasks: str, top_k: int, answer_tokens: int, max_context_chars: int | None,
                        threads: int | None, no_progress: bool, as_json: bool, **models: Any) -> None:
@@ -194,7 +177,7 @@ def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--chosen-min-f1", type=float, default=None,
               help="Also train on chosen sampled clues whose answer reached this F1 (rejection sampling).")
 @click.option("--lr", type=float, default=2e-4, show_default=True, help="AdamW learning rate.")
-@_fail_cleanly
+@fail_cleanly(BUILD_DATA_INTERRUPTED)
 def sft_command(tasks: str, chosen_min_f1: float | None, lr: float, **options: Any) -> None:
     """Supervised fine-tuning (LoRA) of the memory model on gold clue targets, read through its memory."""
     from memorag.training.data import sft_examples
@@ -219,7 +202,7 @@ def sft_command(tasks: str, chosen_min_f1: float | None, lr: float, **options: A
               help="Which candidate is chosen/rejected: by answer F1 (then evidence), or by whether the evidence "
                    "holds a gold answer (then F1).")
 @click.option("--lr", type=float, default=5e-5, show_default=True, help="AdamW learning rate.")
-@_fail_cleanly
+@fail_cleanly(BUILD_DATA_INTERRUPTED)
 def rlgf_command(tasks: str, dpo_beta: float, sft_weight: float, rank_by: str, lr: float, **options: Any) -> None:
     """RLGF: DPO on chosen/rejected clue sets ranked by answer F1; the reference is the adapter-free model."""
     from memorag.training.data import preference_pairs
