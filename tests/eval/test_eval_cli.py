@@ -10,6 +10,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from fakes import OneChunkRetriever
 
 from memorag.eval import runner
 from memorag.eval.command import eval_command
@@ -43,6 +44,7 @@ def _write_task(path: Path, count: int) -> Path:
 class FakeRag:
     def __init__(self, context: str) -> None:
         self.context = context
+        self.retriever = OneChunkRetriever(context)
 
     def ask(
         self,
@@ -50,6 +52,7 @@ class FakeRag:
         mode: str = "memorag",
         top_k: int | None = None,
         max_new_tokens: int | None = None,
+        recall: str = "generate",
     ) -> Answer:
         chunk = Chunk(0, 0, "doc", 0, len(self.context), self.context)
         return Answer(

@@ -53,6 +53,7 @@ class FakeRag:
         self.memory = FakeMemory()
         self.documents = [Document("a", "first document"), Document("b", "second document")]
         self.asked: list[tuple[str, str, int | None, int | None]] = []
+        self.strategies: list[str] = []
 
     def ask(
         self,
@@ -60,8 +61,10 @@ class FakeRag:
         mode: str = "memorag",
         top_k: int | None = None,
         max_new_tokens: int | None = None,
+        recall: str = "generate",
     ) -> Answer:
         self.asked.append((question, mode, top_k, max_new_tokens))
+        self.strategies.append(recall)
         return Answer(question, "asked", mode)
 
 
@@ -105,6 +108,8 @@ def test_duplicate_methods_are_dropped_in_order():
         ("memorag:beta=many", "beta takes an integer or auto"),
         ("memorag:window=big", "window takes int"),
         ("memorag:kind=paper", "memory kind must be one of"),
+        ("memorag:recall=guess", "not a strategy"),
+        ("rag:recall=copy", "only memorag takes memory settings"),
         ("", "no method given"),
     ],
 )
@@ -120,6 +125,25 @@ def test_baselines_get_a_memoryless_store_and_memorag_its_overrides():
     variant = parse_method("memorag:compressor=mean,beta=16").memory_config(base)
     assert (variant.kind, variant.beta, variant.compressor, variant.window) == ("kv", 16, "mean", 1024)
     assert parse_method("memorag").memory_config(base) == base
+
+
+def test_the_recall_strategy_is_part_of_a_memorag_spec_and_its_label():
+    spec = parse_method("memorag:recall=copy, beta=8")
+    assert (spec.recall, spec.memory, spec.label) == ("copy", (("beta", 8),), "memorag:beta=8,recall=copy")
+    assert parse_method(spec.label) == spec  # the label parses back to the same spec
+    assert parse_method("memorag:recall=generate") == MethodSpec("memorag")  # the default is not spelled
+    assert [m.label for m in parse_methods("memorag,memorag:recall=attention")] == [
+        "memorag",
+        "memorag:recall=attention",
+    ]
+    assert spec.memory_config(MemoryConfig()).beta == 8  # recall is not a memory setting
+
+
+def test_run_method_asks_with_the_specs_strategy():
+    rag = FakeRag()
+    run_method(rag, parse_method("memorag:recall=multihop"), "Who?", summary=False, top_k=3, max_new_tokens=8)
+    run_method(rag, MethodSpec("rag"), "Who?", summary=False, top_k=3, max_new_tokens=8)
+    assert rag.strategies == ["multihop", "generate"]
 
 
 # ----- running ----------------------------------------------------------------------------------------------

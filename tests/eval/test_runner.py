@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import OneChunkRetriever
 
 from memorag.config import MemoryConfig, RetrievalConfig
 from memorag.errors import MemoryBudgetError
@@ -18,6 +19,7 @@ from memorag.eval.runner import (
     EvalSettings,
     EvalSettingsError,
     answer_budget,
+    answer_recall,
     build_summary,
     evidence_scores,
     load_examples,
@@ -26,7 +28,7 @@ from memorag.eval.runner import (
     run_eval,
     store_dir,
 )
-from memorag.types import Answer, Chunk, EvidencePassage
+from memorag.types import Answer, Chunk, Clue, EvidencePassage
 
 
 def _example(task: str, number: int, **extra: Any) -> EvalExample:
@@ -51,6 +53,7 @@ class FakeRag:
 
     def __init__(self, stores: FakeStores, context: str) -> None:
         self.stores, self.context = stores, context
+        self.retriever = OneChunkRetriever(context)
 
     def ask(
         self,
@@ -58,6 +61,7 @@ class FakeRag:
         mode: str = "memorag",
         top_k: int | None = None,
         max_new_tokens: int | None = None,
+        recall: str = "generate",
     ) -> Answer:
         self.stores.asked.append((question, mode))
         if self.stores.interrupt_at == len(self.stores.asked):
@@ -220,6 +224,7 @@ ROWS = [
         "memorag",
         1.0,
         answer_in_evidence=1.0,
+        answer_recall={"3": 0.0, "5": 1.0},
         evidence_chars=900,
         timings={"recall": 2.0, "retrieve": 0.5, "generate": 1.0},
         wall_s=3.5,
@@ -229,6 +234,7 @@ ROWS = [
         "memorag",
         0.5,
         answer_in_evidence=0.0,
+        answer_recall={"3": 0.0, "5": 0.0},
         evidence_chars=700,
         timings={"recall": 4.0, "retrieve": 0.5, "generate": 1.0},
         wall_s=5.5,
@@ -271,10 +277,40 @@ def test_markdown_table_has_a_row_per_task_an_average_and_a_cost_table():
     assert lines[2] == "| hotpotqa | F1 | 2 | 25.00 | 75.00 |"
     assert lines[3] == "| news | ROUGE-L | 1 | 20.00 | 10.00 |"
     assert lines[4] == "| **average** | | 2 tasks | 22.50 | 42.50 |"
-    assert lines[6].startswith("| method | answer in evidence % | evidence chars | memorize s | answer s |")
+    assert lines[6].startswith(
+        "| method | answer R@3 % | answer R@5 % | answer in evidence % | evidence chars | memorize s | answer s |"
+    )
     assert "recall s" in lines[6] and lines[6].endswith("| errors |")
-    assert lines[8].startswith("| full | – | 0 | – | 3.0 |")
-    assert lines[9].startswith("| memorag | 50.0 | 800 | 4.0 | 4.5 |") and lines[9].endswith("| 1 |")
+    assert lines[8].startswith("| full | – | – | – | 0 | – | 3.0 |")
+    assert lines[9].startswith("| memorag | 0.0 | 50.0 | 50.0 | 800 | 4.0 | 4.5 |") and lines[9].endswith("| 1 |")
+
+
+class RankedRetriever:
+    """Six chunks, the answer in the last: the question ranks it sixth, the clue "vault ledger" first."""
+
+    def __init__(self) -> None:
+        texts = [f"Filler passage {i}." for i in range(5)] + ["The ledger says the code is 777."]
+        self.chunks = [Chunk(i, 0, "doc", 20 * i, 20 * i + len(t), t) for i, t in enumerate(texts)]
+
+    def search(self, queries: list[str], top_k: int) -> list[tuple[str, list[tuple[int, float]]]]:
+        ranked = {"vault ledger": [5]}
+        return [(q, [(cid, 1.0 - rank / 10) for rank, cid in enumerate(ranked.get(q, range(6)))]) for q in queries]
+
+
+def test_answer_recall_ranks_the_methods_queries_by_fused_rank():
+    example = EvalExample("x", "What is the code?", "ctx", ("777",), "musique", 1)
+    alone = answer_recall(RankedRetriever(), example, Answer(example.question, "", "rag"))
+    assert alone == {"3": 0.0, "5": 0.0}  # sixth for the question alone
+    clued = Answer(example.question, "", "memorag", (Clue("vault ledger", "span"),))
+    assert answer_recall(RankedRetriever(), example, clued) == {"3": 1.0, "5": 1.0}
+
+
+def test_rows_record_answer_recall_and_the_summary_its_mean(tmp_path: Path):
+    run_eval(EXAMPLES[:1], parse_methods("rag,memorag"), _settings(tmp_path), FakeStores())
+    rows = _lines(tmp_path)
+    assert [row["answer_recall"] for row in rows] == [{"3": 1.0, "5": 1.0}] * 2
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["average"]["rag"]["answer_recall@3"] == 100.0
 
 
 # ----- examples, metrics, stores ---------------------------------------------------------------------------

@@ -26,15 +26,8 @@ from memorag.eval.metrics import (
     qa_f1_score,
     rouge_l,
 )
-from memorag.eval.runner import (
-    EvalSettings,
-    EvalSettingsError,
-    StoreCache,
-    build_summary,
-    load_examples,
-    markdown_table,
-    run_eval,
-)
+from memorag.eval.report import build_summary, markdown_table
+from memorag.eval.runner import EvalSettings, EvalSettingsError, StoreCache, load_examples, run_eval
 
 __all__ = [
     "METHODS",

@@ -1,7 +1,8 @@
 """The methods the harness compares, as MemoRAG's experiments do: full context, standard RAG, HyDE and MemoRAG.
 
 A method spec names a method and, for `memorag`, memory settings that override the run's `MemoryConfig`:
-`memorag:kind=gist`, `memorag:compressor=mean,beta=16`. All methods share the models, the chunking, top_k (per
+`memorag:kind=gist`, `memorag:compressor=mean,beta=16`, and the recall strategy that writes its clues
+(memorag.recall): `memorag:recall=copy`. All methods share the models, the chunking, top_k (per
 query) and the budget of generated tokens. QA tasks go through `MemoRAG.ask` (modes full, rag, memorag) so the
 harness measures the shipped pipeline; HyDE (Gao et al. 2022) and summarization tasks are composed here from the
 pipeline's generator, retriever and memory. Does not batch, and does not use LongBench's per-task prompt
@@ -40,17 +41,22 @@ SUMMARY_PROMPT = (
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One method to evaluate: `name` in METHODS and, for memorag, (field, value) overrides of MemoryConfig."""
+    """One method to evaluate: `name` in METHODS and, for memorag, (field, value) overrides of MemoryConfig and
+    the recall strategy."""
 
     name: str
     memory: tuple[tuple[str, Any], ...] = ()
+    recall: str = "generate"
 
     @property
     def label(self) -> str:
         """The canonical spelling, used as the method's name in predictions and tables."""
-        if not self.memory:
+        settings = list(self.memory)
+        if self.recall != "generate":
+            settings = sorted([*settings, ("recall", self.recall)])
+        if not settings:
             return self.name
-        return f"{self.name}:" + ",".join(f"{key}={_spell(value)}" for key, value in self.memory)
+        return f"{self.name}:" + ",".join(f"{key}={_spell(value)}" for key, value in settings)
 
     def memory_config(self, base: MemoryConfig) -> MemoryConfig:
         """The memory settings of this method's store: none for the baselines, base plus overrides for memorag."""
@@ -81,7 +87,10 @@ def _convert(key: str, text: str, default: Any) -> Any:
 
 
 def parse_method(spec: str) -> MethodSpec:
-    """`rag` -> MethodSpec("rag"); `memorag:compressor=mean,beta=16` -> overrides sorted by field name."""
+    """`rag` -> MethodSpec("rag"); `memorag:compressor=mean,beta=16` -> overrides sorted by field name;
+    `memorag:recall=copy` -> the copy strategy (memorag.recall.STRATEGIES)."""
+    from memorag.recall import STRATEGIES
+
     name, _, settings = spec.strip().partition(":")
     name = name.strip()
     if name not in METHODS:
@@ -95,10 +104,16 @@ def parse_method(spec: str) -> MethodSpec:
     defaults = {f.name: getattr(MemoryConfig(), f.name) for f in fields(MemoryConfig)}
     types = {f.name: f.type for f in fields(MemoryConfig)}
     overrides: dict[str, Any] = {}
+    recall = "generate"
     for item in settings.split(","):
         key, equals, text = (part.strip() for part in item.partition("="))
+        if equals and key == "recall":
+            if text not in STRATEGIES:
+                raise ValueError(f"{spec!r}: recall={text!r} is not a strategy; choose one of {', '.join(STRATEGIES)}")
+            recall = text
+            continue
         if not equals or key not in defaults or key in _NOT_OVERRIDABLE:
-            known = ", ".join(k for k in defaults if k not in _NOT_OVERRIDABLE)
+            known = ", ".join(["recall", *(k for k in defaults if k not in _NOT_OVERRIDABLE)])
             raise ValueError(
                 f"{spec!r}: {item.strip()!r} is not a memory setting; write key=value with a key in {known}"
             )
@@ -107,7 +122,7 @@ def parse_method(spec: str) -> MethodSpec:
             default = ""
         overrides[key] = _convert(key, text, default)
     replace(MemoryConfig(), **overrides)  # MemoryConfig checks the values now, not hours into a run
-    return MethodSpec(name, tuple(sorted(overrides.items())))
+    return MethodSpec(name, tuple(sorted(overrides.items())), recall)
 
 
 def split_specs(text: str) -> list[str]:
@@ -227,4 +242,4 @@ def run_method(
         return _summary_answer(rag, spec, instruction, top_k, max_new_tokens, hypothesis_tokens)
     if spec.name == "hyde":
         return _hyde_answer(rag, question, top_k, max_new_tokens, hypothesis_tokens)
-    return rag.ask(question, mode=spec.name, top_k=top_k, max_new_tokens=max_new_tokens)
+    return rag.ask(question, mode=spec.name, top_k=top_k, max_new_tokens=max_new_tokens, recall=spec.recall)

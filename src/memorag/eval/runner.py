@@ -31,6 +31,7 @@ from memorag.eval.datasets import (
 )
 from memorag.eval.methods import MethodSpec, run_method
 from memorag.eval.metrics import answer_in_text, best_over_answers, evidence_recall, metric_for_task
+from memorag.eval.report import RECALL_KS, build_summary, markdown_table
 from memorag.types import Answer, Document
 
 PREDICTIONS = "predictions.jsonl"
@@ -50,6 +51,7 @@ LONGBENCH_NEW_TOKENS = {
     "triviaqa": 32,
 }
 QA_NEW_TOKENS = 64
+RECALL_DEPTH = 20  # hits per query that the fused ranking of answer_recall@k draws from
 SUMMARY_NEW_TOKENS = 256
 
 
@@ -276,8 +278,24 @@ def evidence_scores(
     return {"answer_in_evidence": in_evidence, "evidence_recall": recall}
 
 
+def answer_recall(retriever: Any, example: EvalExample, answer: Answer) -> dict[str, float]:
+    """{"3": 1.0 or 0.0, "5": ...}: whether a gold answer is in the top k chunks of the method's queries (the
+    question, then its clues or HyDE passage) fused by reciprocal rank, each query counting once. One budget of k
+    chunks for every method, whatever evidence it read."""
+    from memorag.retrieval import fuse_hits
+
+    per_query = retriever.search([example.question, *(clue.text for clue in answer.clues)], RECALL_DEPTH)
+    return {
+        str(k): float(
+            any(answer_in_text(example.answers, p.text) for p in fuse_hits(per_query, retriever.chunks, k))
+        )
+        for k in RECALL_KS
+    }
+
+
 def prediction_row(
-    example: EvalExample, spec: MethodSpec, metric: str, answer: Answer, wall_s: float, store: dict[str, Any]
+    example: EvalExample, spec: MethodSpec, metric: str, answer: Answer, wall_s: float, store: dict[str, Any],
+    recall: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     summary = metric == "rouge_l"
     return {
@@ -291,7 +309,8 @@ def prediction_row(
         "score": best_over_answers(metric, answer.answer, example.answers),
         "exact_match": None if summary else best_over_answers("exact_match", answer.answer, example.answers),
         **evidence_scores(example, answer, spec.name != "full", summary),
-        "clues": [{"kind": clue.kind, "text": clue.text} for clue in answer.clues],
+        "answer_recall": recall,
+        "clues": [{"kind": c.kind, "text": c.text, "strategy": c.strategy} for c in answer.clues],
         "evidence": [
             {
                 "chunk_id": p.chunk.chunk_id,
@@ -324,6 +343,7 @@ def error_row(example: EvalExample, spec: MethodSpec, metric: str, error: Except
         "exact_match": None,
         "answer_in_evidence": None,
         "evidence_recall": None,
+        "answer_recall": None,
         "clues": [],
         "evidence": [],
         "evidence_chars": 0,
@@ -348,114 +368,10 @@ def evaluate(
             rag, spec, example.question, summary, settings.top_k, budget, settings.memory.max_clue_tokens
         )
         wall_s = time.perf_counter() - started
+        recall = None if summary or spec.name == "full" else answer_recall(rag.retriever, example, answer)
     except (MemoRAGError, ValueError) as error:
         return error_row(example, spec, metric, error)
-    return prediction_row(example, spec, metric, answer, wall_s, store)
-
-
-# ----- summary and table ------------------------------------------------------------------------------------
-STAGES = ("hypothesize", "recall", "retrieve", "generate")  # the order stages run in; others follow by name
-METRIC_NAMES = {"qa_f1": "F1", "rouge_l": "ROUGE-L", "exact_match": "EM"}
-
-
-def _mean(values: Iterable[float | None], scale: float = 1.0) -> float | None:
-    present = [float(value) for value in values if value is not None]
-    return round(scale * sum(present) / len(present), 3) if present else None
-
-
-def _in_stage_order(seen: set[str]) -> list[str]:
-    return [s for s in STAGES if s in seen] + sorted(seen - set(STAGES))
-
-
-def summarize_cell(rows: Sequence[dict[str, Any]], method: str) -> dict[str, Any]:
-    """Means over the rows of one task and method; scores and shares in percent (LongBench prints x100)."""
-    ok = [row for row in rows if row.get("error") is None]
-    return {
-        "n": len(rows),
-        "errors": len(rows) - len(ok),
-        "metric": rows[0]["metric"],
-        "score": _mean((row["score"] for row in rows), 100),
-        "exact_match": _mean((row.get("exact_match") for row in rows), 100),
-        "answer_in_evidence": _mean((row.get("answer_in_evidence") for row in ok), 100),
-        "evidence_recall": _mean((row.get("evidence_recall") for row in ok), 100),
-        "evidence_chars": _mean(row.get("evidence_chars") for row in ok),
-        "answer_s": _mean(row.get("wall_s") for row in ok),
-        "stages": {
-            stage: _mean(row["timings"].get(stage) for row in ok)
-            for stage in _in_stage_order({s for row in ok for s in row["timings"]})
-        },
-        # full reads the text; the index its store holds is not its cost
-        "memorize_s": None
-        if method == "full"
-        else _mean((row.get("store") or {}).get("memorize_s") for row in ok),
-    }
-
-
-def build_summary(rows: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
-    """Per task x method means, and per method the average over tasks (LongBench's) and over all rows."""
-    tasks = list(dict.fromkeys(row["task"] for row in rows))
-    results: dict[str, dict[str, Any]] = {}
-    for task in tasks:
-        cells = {m: [row for row in rows if row["task"] == task and row["method"] == m] for m in methods}
-        results[task] = {m: summarize_cell(cell, m) for m, cell in cells.items() if cell}
-    average: dict[str, Any] = {}
-    for method in methods:
-        mine = [row for row in rows if row["method"] == method]
-        if not mine:
-            continue
-        task_scores = [results[task][method]["score"] for task in tasks if method in results[task]]
-        average[method] = {
-            **summarize_cell(mine, method),
-            "metric": None,
-            "tasks": len(task_scores),
-            "score": _mean(task_scores),
-        }
-    return {"tasks": tasks, "methods": list(methods), "results": results, "average": average}
-
-
-def _number(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def markdown_table(summary: dict[str, Any]) -> str:
-    """Two Markdown tables: scores per task and method with their average, then retrieval and seconds per method."""
-    methods = [m for m in summary["methods"] if m in summary["average"]]
-    lines = ["| task | metric | n | " + " | ".join(methods) + " |", "|---|---|---:|" + "---:|" * len(methods)]
-    for task in summary["tasks"]:
-        cells = summary["results"][task]
-        first = next(iter(cells.values()))
-        n = max(cell["n"] for cell in cells.values())
-        scores = [_number(cells[m]["score"]) if m in cells else "–" for m in methods]
-        lines.append(
-            f"| {task} | {METRIC_NAMES.get(first['metric'], first['metric'])} | {n} | "
-            + " | ".join(scores)
-            + " |"
-        )
-    averages = [_number(summary["average"][m]["score"]) for m in methods]
-    lines.append(f"| **average** | | {len(summary['tasks'])} tasks | " + " | ".join(averages) + " |")
-    stages = _in_stage_order({s for m in methods for s in summary["average"][m]["stages"]})
-    head = [
-        "method",
-        "answer in evidence %",
-        "evidence chars",
-        "memorize s",
-        "answer s",
-        *(f"{s} s" for s in stages),
-        "errors",
-    ]
-    lines += ["", "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for method in methods:
-        cell = summary["average"][method]
-        values = [
-            _number(cell["answer_in_evidence"], 1),
-            _number(cell["evidence_chars"], 0),
-            _number(cell["memorize_s"], 1),
-            _number(cell["answer_s"], 1),
-            *(_number(cell["stages"].get(stage), 2) for stage in stages),
-            str(cell["errors"]),
-        ]
-        lines.append(f"| {method} | " + " | ".join(values) + " |")
-    return "\n".join(lines) + "\n"
+    return prediction_row(example, spec, metric, answer, wall_s, store, recall)
 
 
 # ----- the run ----------------------------------------------------------------------------------------------
