@@ -42,6 +42,7 @@ def train_group() -> None:
 
     \b
     memorag train build-data --data qa.jsonl --out runs/train/qa --beta 8
+    memorag train build-selfsup --text book.txt --out runs/train/book   (no labels)
     memorag train sft --data runs/train/qa --out runs/adapters/sft
     memorag train rlgf --data runs/train/qa --init-adapter runs/adapters/sft --out runs/adapters/rlgf
     memorag memorize book.txt --store stores/book --memory-adapter runs/adapters/rlgf
@@ -107,6 +108,52 @@ def build_data_command(source: Path, out: Path, held_out: float, seed: int, limi
     click.echo(json.dumps(summary, indent=1) if as_json else
                f"{summary['examples']} examples ({summary['errors']} errors): {summary['records']} records, "
                f"{summary['pairs']} preference pairs, {summary['sft_targets']} SFT targets in {out}")
+
+
+@train_group.command("build-selfsup")
+@click.option("--text", "texts", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="A UTF-8 text file or a folder of them (repeatable); long texts are cut into contexts.")
+@click.option("--data", "source", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A QA file (as for build-data): the contexts of its train side are used, its questions not.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Data directory to write (for `memorag train sft --data OUT --tasks span`).")
+@click.option("--held-out", type=float, default=0.5, show_default=True,
+              help="With --data: the fraction held out (the same split as build-data with the same options).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="With --data: a seeded sample of this many examples (as build-data's --limit).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and of the targets.")
+@click.option("--per-context", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Target sentences per context.")
+@click.option("--context-chars", type=click.IntRange(min=500), default=12_000, show_default=True,
+              help="Contexts are cut from the texts at sentence ends, about this many characters each.")
+@click.option("--memory-model", default="smollm2", show_default=True, help="Memory model: name, path or HF id.")
+@click.option("--beta", type=click.Choice([str(b) for b in BETAS]), default=None,
+              help="KV compression ratio the memory is trained at (default: the smallest that fits).")
+@click.option("--compressor", type=click.Choice(COMPRESSORS), default="snapkv", show_default=True)
+@click.option("--window", type=int, default=2048, show_default=True, help="Tokens read per step before compressing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@fail_cleanly()
+def build_selfsup_command(texts: tuple[Path, ...], source: Path | None, out: Path, held_out: float,
+                          limit: int | None, seed: int, per_context: int, context_chars: int, memory_model: str,
+                          beta: str | None, compressor: str, window: int, as_json: bool) -> None:
+    """Self-supervised span-recall data from any text: cloze and templated questions about its sentences, the
+    sentence the target (no labels, no model). Train with `memorag train sft --data OUT --tasks span`."""
+    from memorag.config import MemoryConfig
+    from memorag.training.selfsup import SelfSupSettings, build_selfsup, contexts_from_qa, contexts_from_texts
+
+    if not texts and source is None:
+        raise click.UsageError("give --text (files or folders) and/or --data (a QA file)")
+    settings = SelfSupSettings(per_context=per_context, context_chars=context_chars, seed=seed)
+    contexts = contexts_from_texts(list(texts), context_chars) if texts else []
+    split: dict[str, Any] = {"seed": seed, "train": [], "held_out": []}
+    if source is not None:
+        qa_contexts, split = contexts_from_qa(source, limit, held_out, seed, context_chars)
+        contexts += qa_contexts
+    memory = MemoryConfig(model=memory_model, beta=int(beta) if beta else None, compressor=compressor, window=window)
+    summary = build_selfsup(out, contexts, [*texts, *([source] if source else [])], split, settings, memory)
+    click.echo(json.dumps(summary, indent=1) if as_json else
+               f"{summary['sft_targets']} targets ({summary['cloze']} cloze) from {summary['contexts']} contexts "
+               f"in {out}; train: memorag train sft --data {out} --tasks span --out ADAPTER")
 
 
 def _configs(memory_model: str, memory_adapter: str | None, beta: str | None, compressor: str, window: int,
