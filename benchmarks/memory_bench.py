@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import resource
 import shlex
 import statistics
 import sys
@@ -36,6 +35,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from memorag.eval.report import peak_rss_mb
 
 MARKERS = "<!-- memory-bench:{section}:start -->", "<!-- memory-bench:{section}:end -->"
 LEGEND = """Each task plants invented facts in a real text (memorag.eval.needles, seed fixed): single-hop facts, and
@@ -58,10 +59,6 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def contains_answer(prediction: str, gold: str) -> bool:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from memorag.eval.report import peak_rss_mb
 
 QUESTIONS = ("What does the nonlocal statement do?", "What happens when a pass statement is executed?")
 CHARS_PER_TOKEN = 4.15  # SmolLM2 tokens per character of this text, measured: 117,722 chars -> 28,401 tokens
@@ -28,10 +29,6 @@ def reference_text(tokens: int) -> str:
 
     text = "\n\n".join(topics[name] for name in sorted(topics))
     return text[: int(tokens * CHARS_PER_TOKEN)]
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_memorize(tokens: int, store: Path) -> dict:

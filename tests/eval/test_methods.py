@@ -7,6 +7,7 @@ import pytest
 from memorag.config import MemoryConfig
 from memorag.eval.methods import (
     MethodSpec,
+    control_order,
     hyde_messages,
     hyde_queries,
     parse_method,
@@ -208,3 +209,30 @@ def test_summaries_full_reads_every_document_and_memorag_retrieves_with_key_poin
     rag = FakeRag("a summary")
     run_method(rag, MethodSpec("rag"), "Summarize the news.", summary=True, top_k=3, max_new_tokens=200)
     assert rag.retriever.queries == [["Summarize the news."]]
+
+
+# ----- controls ---------------------------------------------------------------------------------------------
+def test_control_orders_are_recency_and_a_seeded_shuffle():
+    assert control_order("recency", 5, "x") == [4, 3, 2, 1, 0]
+    shuffled = control_order("random", 50, "example-1")
+    assert sorted(shuffled) == list(range(50)) and shuffled != list(range(50))
+    assert control_order("random", 50, "example-1") == shuffled  # the same example, the same order
+    assert control_order("random", 50, "example-2") != shuffled
+    with pytest.raises(ValueError, match="not a control"):
+        control_order("rag", 3, "x")
+
+
+class ChunkRetriever:
+    def __init__(self, count: int) -> None:
+        self.chunks = [Chunk(i, 0, "doc", 10 * i, 10 * i + 9, f"passage {i}") for i in range(count)]
+
+
+@pytest.mark.parametrize("name", ["random", "recency"])
+def test_controls_answer_from_chunks_chosen_without_the_question(name: str):
+    rag = FakeRag("an answer")
+    rag.retriever = ChunkRetriever(8)
+    answer = run_method(rag, parse_method(name), "Who?", summary=False, top_k=3, max_new_tokens=8, key="row-1")
+    picked = sorted(control_order(name, 8, "row-1")[:3])
+    assert [p.chunk.chunk_id for p in answer.evidence] == picked
+    assert answer.answer == "an answer" and not rag.asked and not answer.clues
+    assert "passage" in rag.generator.calls[0][0][-1]["content"]

@@ -393,3 +393,9 @@ def test_store_dirs_differ_by_memory_settings_and_text_but_not_device_or_top_k(t
     assert base != store_dir(tmp_path, example, "text", MemoryConfig(beta=16), retrieval)
     assert base != store_dir(tmp_path, example, "other text", MemoryConfig(), retrieval)
     assert base != store_dir(tmp_path, example, "text", MemoryConfig(), RetrievalConfig(chunk_tokens=100))
+
+
+def test_a_controls_answer_recall_follows_its_own_order():
+    example = EvalExample("x", "What is the code?", "ctx", ("777",), "musique", 1)
+    answer = Answer(example.question, "", "recency")
+    assert answer_recall(RankedRetriever(), example, answer, control="recency") == {"3": 1.0, "5": 1.0}  # last chunk

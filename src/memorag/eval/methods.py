@@ -19,8 +19,9 @@ from typing import Any
 from memorag.config import MemoryConfig
 from memorag.types import Answer, Clue, EvidencePassage
 
-METHODS = ("full", "rag", "hyde", "memorag")
-BASELINE_MEMORY_KIND = "none"  # full, rag and hyde need the index only: their stores skip the memory prefill
+CONTROLS = ("random", "recency")  # evidence chosen without the question: what chance and a recency prior find
+METHODS = ("full", "rag", "hyde", "memorag", *CONTROLS)
+BASELINE_MEMORY_KIND = "none"  # the others need the index only: their stores skip the memory prefill
 # for summarization rows without an instruction (LongBench multi_news)
 SUMMARY_INSTRUCTION = "Summarize the text."
 HYPOTHESIS_TOKENS = MemoryConfig().max_clue_tokens  # HyDE's passage gets the budget of one memorag clue
@@ -170,6 +171,32 @@ def summary_messages(instruction: str, context: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": user}]
 
 
+def control_order(name: str, count: int, key: str) -> list[int]:
+    """Chunk ids 0..count-1 in a control's order: `random` shuffled by a seed drawn from `key` (the example's id),
+    `recency` from the last chunk back."""
+    if name == "recency":
+        return list(range(count - 1, -1, -1))
+    if name == "random":
+        import hashlib
+        import random
+
+        order = list(range(count))
+        random.Random(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16)).shuffle(order)
+        return order
+    raise ValueError(f"{name!r} is not a control; controls are {', '.join(CONTROLS)}")
+
+
+def _control_answer(rag: Any, spec: MethodSpec, question: str, top_k: int, max_new_tokens: int, key: str) -> Answer:
+    from memorag.pipeline import answer_messages, evidence_prompt
+
+    chunks = rag.retriever.chunks
+    picked = sorted(control_order(spec.name, len(chunks), key)[:top_k])
+    evidence = tuple(EvidencePassage(chunks[i], 0.0) for i in picked)
+    started = time.perf_counter()
+    text = rag.generator.generate(answer_messages(question, evidence_prompt(evidence)), max_new_tokens=max_new_tokens)
+    return Answer(question, text, spec.name, (), evidence, {"generate": time.perf_counter() - started})
+
+
 def _timed(timings: dict[str, float], stage: str, started: float) -> None:
     timings[stage] = time.perf_counter() - started
 
@@ -194,7 +221,8 @@ def _hyde_answer(rag: Any, question: str, top_k: int, max_new_tokens: int, hypot
 
 
 def _summary_answer(
-    rag: Any, spec: MethodSpec, instruction: str, top_k: int, max_new_tokens: int, hypothesis_tokens: int
+    rag: Any, spec: MethodSpec, instruction: str, top_k: int, max_new_tokens: int, hypothesis_tokens: int,
+    key: str = "",
 ) -> Answer:
     """Summaries: full reads the text; the others retrieve with the instruction plus their own queries."""
     from memorag.pipeline import evidence_prompt
@@ -212,6 +240,10 @@ def _summary_answer(
         _timed(timings, "recall", started)
     if spec.name == "full":
         context = "\n\n".join(document.text for document in rag.documents)
+    elif spec.name in CONTROLS:
+        chunks = rag.retriever.chunks
+        evidence = [EvidencePassage(chunks[i], 0.0) for i in sorted(control_order(spec.name, len(chunks), key)[:top_k])]
+        context = evidence_prompt(evidence)
     else:
         started = time.perf_counter()
         evidence = rag.retriever.retrieve([instruction, *(clue.text for clue in clues)], top_k)
@@ -231,15 +263,18 @@ def run_method(
     top_k: int,
     max_new_tokens: int,
     hypothesis_tokens: int = HYPOTHESIS_TOKENS,
+    key: str = "",
 ) -> Answer:
     """Answer one question (or summarization instruction) with one method on an opened store.
 
     max_new_tokens bounds the answer of every method; hypothesis_tokens bounds HyDE's passage, which is a query
-    like one memorag clue (MemoryConfig.max_clue_tokens by default).
+    like one memorag clue (MemoryConfig.max_clue_tokens by default). `key` seeds the random control.
     """
     if summary:
         instruction = question.strip() or SUMMARY_INSTRUCTION
-        return _summary_answer(rag, spec, instruction, top_k, max_new_tokens, hypothesis_tokens)
+        return _summary_answer(rag, spec, instruction, top_k, max_new_tokens, hypothesis_tokens, key)
     if spec.name == "hyde":
         return _hyde_answer(rag, question, top_k, max_new_tokens, hypothesis_tokens)
+    if spec.name in CONTROLS:
+        return _control_answer(rag, spec, question, top_k, max_new_tokens, key)
     return rag.ask(question, mode=spec.name, top_k=top_k, max_new_tokens=max_new_tokens, recall=spec.recall)

@@ -13,6 +13,19 @@ from typing import Any
 
 RECALL_KS = (3, 5)  # ranks at which answer_recall@k is reported
 
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB (Linux and macOS report it in different units); None where the
+    platform has no `resource` module (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
 STAGES = ("hypothesize", "recall", "retrieve", "generate")  # the order stages run in; others follow by name
 METRIC_NAMES = {"qa_f1": "F1", "rouge_l": "ROUGE-L", "exact_match": "EM"}
 

@@ -29,9 +29,9 @@ from memorag.eval.datasets import (
     read_corpus,
     read_longbench_jsonl,
 )
-from memorag.eval.methods import MethodSpec, run_method
+from memorag.eval.methods import CONTROLS, MethodSpec, control_order, run_method
 from memorag.eval.metrics import answer_in_text, best_over_answers, evidence_recall, metric_for_task
-from memorag.eval.report import RECALL_KS, build_summary, markdown_table
+from memorag.eval.report import RECALL_KS, build_summary, markdown_table, peak_rss_mb
 from memorag.types import Answer, Document
 
 PREDICTIONS = "predictions.jsonl"
@@ -278,12 +278,17 @@ def evidence_scores(
     return {"answer_in_evidence": in_evidence, "evidence_recall": recall}
 
 
-def answer_recall(retriever: Any, example: EvalExample, answer: Answer) -> dict[str, float]:
+def answer_recall(retriever: Any, example: EvalExample, answer: Answer, control: str | None = None
+                  ) -> dict[str, float]:
     """{"3": 1.0 or 0.0, "5": ...}: whether a gold answer is in the top k chunks of the method's queries (the
     question, then its clues or HyDE passage) fused by reciprocal rank, each query counting once. One budget of k
-    chunks for every method, whatever evidence it read."""
+    chunks for every method, whatever evidence it read. A control ranks the chunks in its own order."""
     from memorag.retrieval import fuse_hits
 
+    if control is not None:
+        order = control_order(control, len(retriever.chunks), example.id)
+        return {str(k): float(any(answer_in_text(example.answers, retriever.chunks[i].text) for i in order[:k]))
+                for k in RECALL_KS}
     per_query = retriever.search([example.question, *(clue.text for clue in answer.clues)], RECALL_DEPTH)
     return {
         str(k): float(
@@ -365,10 +370,12 @@ def evaluate(
         rag, store = stores.open(example, context, spec.memory_config(settings.memory))
         started = time.perf_counter()
         answer = run_method(
-            rag, spec, example.question, summary, settings.top_k, budget, settings.memory.max_clue_tokens
+            rag, spec, example.question, summary, settings.top_k, budget, settings.memory.max_clue_tokens,
+            key=example.id,
         )
         wall_s = time.perf_counter() - started
-        recall = None if summary or spec.name == "full" else answer_recall(rag.retriever, example, answer)
+        control = spec.name if spec.name in CONTROLS else None
+        recall = None if summary or spec.name == "full" else answer_recall(rag.retriever, example, answer, control)
     except (MemoRAGError, ValueError) as error:
         return error_row(example, spec, metric, error)
     return prediction_row(example, spec, metric, answer, wall_s, store, recall)
@@ -408,6 +415,7 @@ def write_report(
 ) -> dict[str, Any]:
     summary = build_summary(rows, methods)
     summary["settings"] = settings.answer_affecting()
+    summary["peak_rss_mb"] = peak_rss_mb()  # of the process that wrote this summary (models, stores, answers)
     (out / SUMMARY).write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     (out / TABLE).write_text(markdown_table(summary), encoding="utf-8")
     return summary
