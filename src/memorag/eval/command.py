@@ -65,8 +65,9 @@ def _ids(values: tuple[str, ...]) -> list[str] | None:
     "--methods",
     default=DEFAULT_METHODS,
     show_default=True,
-    help="Comma-separated methods: full, rag, hyde, memorag, and the controls random and recency; memorag takes memory settings and a recall "
-    "strategy, e.g. memorag:kind=gist, memorag:compressor=mean,beta=16 or memorag:recall=copy.",
+    help="Comma-separated methods: full, rag, hyde, memorag, and the controls random and recency; memorag "
+    "takes memory settings and a recall strategy, e.g. memorag:kind=gist, memorag:compressor=mean,beta=16 or "
+    "memorag:recall=copy.",
 )
 @click.option(
     "--out",
