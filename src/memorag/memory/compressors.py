@@ -77,8 +77,8 @@ class SnapKVCompressor:
         h_kv, length, _ = k.shape
         k = k.repeat_interleave(h_q // h_kv, dim=0)  # (H_q, W, d)
         logits = q @ k.transpose(1, 2) * window.scaling  # (H_q, n_obs, W)
-        query_pos = torch.arange(length - n_obs, length)[:, None]
-        logits = logits.masked_fill(torch.arange(length)[None, :] > query_pos, float("-inf"))
+        query_pos = torch.arange(length - n_obs, length, device=k.device)[:, None]
+        logits = logits.masked_fill(torch.arange(length, device=k.device)[None, :] > query_pos, float("-inf"))
         attention = logits.softmax(dim=-1).sum(dim=1)  # (H_q, W)
         attention = attention.view(h_kv, h_q // h_kv, length).mean(dim=1)  # (H_kv, W)
         if self.pool_kernel > 1:
@@ -113,7 +113,7 @@ class MeanPoolCompressor:
             if groups == 0:
                 return x
             summed = F.pad(x, (0, 0, 0, pad)).view(h_kv, groups, beta, dim).sum(dim=2)
-            counts = torch.full((groups,), float(beta), dtype=x.dtype)
+            counts = torch.full((groups,), float(beta), dtype=x.dtype, device=x.device)
             counts[-1] = beta - pad
             return summed / counts[None, :, None]
 
@@ -140,7 +140,9 @@ class RecentCompressor:
         length = window.values.shape[1]
         protected = int(window.protected.sum())
         keep = kept_count(length, protected, beta) - protected
-        index = torch.cat((torch.arange(protected), torch.arange(length - keep, length)))
+        device = window.values.device
+        head, tail = torch.arange(protected, device=device), torch.arange(length - keep, length, device=device)
+        index = torch.cat((head, tail))
         return _gather(window, index[None, :].expand(window.values.shape[0], -1))
 
 

@@ -135,12 +135,13 @@ class KVMemory:
     @torch.no_grad()
     def _read_window(self, cache: Any, ids: list[int], compressor: Any, inv_freq: list[torch.Tensor]) -> None:
         memory_length, first_source = cache.get_seq_length(), self.tokens_read
-        positions = torch.arange(memory_length, memory_length + len(ids))
+        device = self.model.device
+        positions = torch.arange(memory_length, memory_length + len(ids), device=device)
         n_obs = min(self.config.observation, len(ids)) if compressor.needs_queries else 0
         with capture_queries(self.model, n_obs) as queries:
-            self.model.model(input_ids=torch.tensor([ids]), position_ids=positions[None], past_key_values=cache,
-                             use_cache=True)
-        sources = torch.arange(first_source, first_source + len(ids))
+            self.model.model(input_ids=torch.tensor([ids], device=device), position_ids=positions[None],
+                             past_key_values=cache, use_cache=True)
+        sources = torch.arange(first_source, first_source + len(ids), device=device)
         protected = sources < self.protected  # the instruction prefix, whichever windows it spans
         for layer_idx, layer in enumerate(cache.layers):
             keys = layer.keys[0, :, memory_length:]  # (H_kv, W, d)
@@ -151,7 +152,8 @@ class KVMemory:
             )
             kept = compressor.compress(window, self.beta or 1)
             count = kept.values.shape[1]
-            compact = torch.arange(memory_length, memory_length + count)[None, :].expand(kept.values.shape[0], -1)
+            compact = torch.arange(memory_length, memory_length + count, device=device)[None, :]
+            compact = compact.expand(kept.values.shape[0], -1)
             new_keys = rotate(kept.raw_keys, compact, inv_freq[layer_idx])
             layer.keys = torch.cat((layer.keys[:, :, :memory_length], new_keys[None]), dim=2)
             layer.values = torch.cat((layer.values[:, :, :memory_length], kept.values[None]), dim=2)
@@ -203,9 +205,9 @@ class KVMemory:
 
         tensors: dict[str, torch.Tensor] = {}
         for i, (k, v, s) in enumerate(zip(self.keys, self.values, self.sources)):
-            tensors[f"keys.{i}"] = k.to(STORAGE_DTYPE).contiguous()
-            tensors[f"values.{i}"] = v.to(STORAGE_DTYPE).contiguous()
-            tensors[f"sources.{i}"] = s.to(torch.int32).contiguous()
+            tensors[f"keys.{i}"] = k.to(STORAGE_DTYPE).cpu().contiguous()
+            tensors[f"values.{i}"] = v.to(STORAGE_DTYPE).cpu().contiguous()
+            tensors[f"sources.{i}"] = s.to(torch.int32).cpu().contiguous()
         save_file(tensors, str(directory / MEMORY_FILE), metadata={"format": "memorag-kv v1"})
         return {**self.describe(), "protected": self.protected, "file": MEMORY_FILE}
 
@@ -219,9 +221,10 @@ class KVMemory:
         try:
             with safe_open(str(directory / MEMORY_FILE), framework="pt") as handle:
                 layers = len(memory.model.model.layers)
-                memory.keys = [handle.get_tensor(f"keys.{i}").to(memory.model.dtype) for i in range(layers)]
-                memory.values = [handle.get_tensor(f"values.{i}").to(memory.model.dtype) for i in range(layers)]
-                memory.sources = [handle.get_tensor(f"sources.{i}").long() for i in range(layers)]
+                device, dtype = memory.model.device, memory.model.dtype
+                memory.keys = [handle.get_tensor(f"keys.{i}").to(device, dtype) for i in range(layers)]
+                memory.values = [handle.get_tensor(f"values.{i}").to(device, dtype) for i in range(layers)]
+                memory.sources = [handle.get_tensor(f"sources.{i}").to(device, torch.long) for i in range(layers)]
         except Exception as exc:  # safetensors raises several types for a truncated or foreign file
             raise StoreCorruptError(
                 f"{directory / MEMORY_FILE} is unreadable ({exc.__class__.__name__}: {exc}); memorize again"

@@ -41,7 +41,7 @@ def inverse_frequencies(model: Any) -> list[torch.Tensor]:
 
 def rotate(x: torch.Tensor, delta: torch.Tensor, inv_freq: torch.Tensor) -> torch.Tensor:
     """Rotate x (..., T, d) by delta (..., T) positions each; delta may be negative."""
-    angles = delta.to(torch.float32)[..., None] * inv_freq.to(x.device)  # (..., T, d/2)
+    angles = delta.to(x.device, torch.float32)[..., None] * inv_freq.to(x.device)  # (..., T, d/2)
     angles = torch.cat((angles, angles), dim=-1)  # (..., T, d)
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     return x * cos + rotate_half(x) * sin

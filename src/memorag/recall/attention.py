@@ -58,11 +58,12 @@ def entry_attention(
     """layer -> (H_q, len(rows), M): attention of the prompt's `rows` over the M memory entries."""
     memory_length, count = reader.length, len(prompt_ids)
     cache = reader._question_cache()
-    positions = torch.arange(memory_length, memory_length + count)[None]
+    device = reader.model.device
+    positions = torch.arange(memory_length, memory_length + count, device=device)[None]
     try:
         with capture_queries(reader.model, count) as captured:
             reader.model.model(
-                input_ids=torch.tensor([prompt_ids]),
+                input_ids=torch.tensor([prompt_ids], device=device),
                 position_ids=positions,
                 past_key_values=cache,
                 use_cache=True,
@@ -74,7 +75,8 @@ def entry_attention(
             k = k.repeat_interleave(q.shape[0] // k.shape[0], dim=0)  # (H_q, M + P, d)
             logits = q @ k.transpose(1, 2) * captured.scaling(layer)  # (H_q, R, M + P)
             visible = (
-                torch.arange(k.shape[1])[None, :] <= memory_length + torch.tensor(rows)[:, None]
+                torch.arange(k.shape[1], device=k.device)[None, :]
+                <= memory_length + torch.tensor(rows, device=k.device)[:, None]
             )  # causal
             probs = logits.masked_fill(~visible, float("-inf")).softmax(dim=-1)
             found[layer] = probs[..., :memory_length]
@@ -114,12 +116,11 @@ class AttentionRecall:
         layers = list(self.config.layers) if self.config.layers is not None else global_layers(reader.model)
         prompt, rows = question_prompt(reader, question, self.config.attention_query)
         check_fits(reader, len(prompt), 0)
-        mass = torch.zeros(reader.tokens_read, dtype=torch.float64)
+        mass = torch.zeros(reader.tokens_read, dtype=torch.float64, device="cpu")  # summed on the CPU
         for layer, probs in entry_attention(reader, prompt, rows, layers).items():
-            per_head = probs.mean(dim=1).double()  # (H_q, M)
-            sources = reader.sources[layer].repeat_interleave(
-                per_head.shape[0] // reader.sources[layer].shape[0], 0
-            )
+            per_head = probs.mean(dim=1).double().cpu()  # (H_q, M)
+            layer_sources = reader.sources[layer].cpu()  # (H_kv, M)
+            sources = layer_sources.repeat_interleave(per_head.shape[0] // layer_sources.shape[0], 0)
             heads = (
                 list(self.config.heads) if self.config.heads is not None else list(range(per_head.shape[0]))
             )

@@ -42,9 +42,10 @@ class Continuation:
 
     @torch.no_grad()
     def _forward(self, ids: list[int], position: int) -> torch.Tensor:
-        positions = torch.arange(position, position + len(ids))[None]
+        device = self.model.device
+        positions = torch.arange(position, position + len(ids), device=device)[None]
         out = self.model(
-            input_ids=torch.tensor([ids]),
+            input_ids=torch.tensor([ids], device=device),
             position_ids=positions,
             past_key_values=self.cache,
             use_cache=True,
@@ -134,7 +135,7 @@ def extend(
     """Extend `hyp` greedily under the copy constraint, to the end of its piece (a sentence end), `max_tokens`
     (a few more to finish a word), or, once the span has `min_chars`, where the model prefers a stop token."""
     tokens, positions, score = list(hyp.tokens), hyp.positions, hyp.score
-    stop_index = torch.tensor(sorted(stops), dtype=torch.long)
+    stop_index = torch.tensor(sorted(stops), dtype=torch.long, device=cont.first.device)
     while len(tokens) < max_tokens + WORD_FINISH:
         groups = stream.next_tokens(positions, len(tokens))
         if not groups:
