@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from memorag.cli_errors import fail_cleanly
+from memorag.cli_options import (
+    BETA,
+    COMPRESSOR,
+    DEVICE,
+    GENERATOR_OPTIONS,
+    GENERATOR_WINDOW,
+    INDEX_OPTIONS,
+    MEMORY_MODEL,
+    WINDOW,
+    options,
+)
 from memorag.config import (
-    BETAS,
-    COMPRESSORS,
     FUSIONS,
     MEMORY_KINDS,
     GenerationConfig,
@@ -30,35 +38,21 @@ RECALL_HELP = ("How the memory writes clues: generate (free text), copy (spans c
                "from retrieved evidence, re-queried).")
 
 
-def _generator_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--generator", "generator_model", default="smollm2", show_default=True,
-                     help="Generator model: an embedded name, local path or HF id; with --generator-url, the "
-                          "model name the server serves."),
-        click.option("--generator-url", default=None,
-                     help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI), e.g. "
-                          "http://127.0.0.1:8000/v1. Without it the generator runs locally."),
-        click.option("--api-key-env", default="MEMORAG_API_KEY", show_default=True,
-                     help="Environment variable holding the API key for --generator-url."),
-        click.option("--generator-window", type=int, default=None,
-                     help="Context window of the generator in tokens (default: the local model's own; 8192 "
-                          "for servers)."),
-        click.option("--max-new-tokens", type=int, default=128, show_default=True,
-                     help="Most tokens the generator writes."),
-        click.option("--device", default="cpu", show_default=True, help="torch device for local models: cpu, cuda."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+_generator_options = options(
+    GENERATOR_OPTIONS,
+    GENERATOR_WINDOW,
+    click.option("--max-new-tokens", type=int, default=128, show_default=True, help="Most tokens the generator writes."),
+    DEVICE,
+)
 
 
-def _generation_config(generator_model: str, generator_url: str | None, api_key_env: str,
+def _generation_config(generator: str, generator_url: str | None, api_key_env: str,
                        generator_window: int | None, max_new_tokens: int, device: str) -> GenerationConfig:
     if generator_url:
-        return GenerationConfig(backend="openai", model=generator_model, base_url=generator_url,
+        return GenerationConfig(backend="openai", model=generator, base_url=generator_url,
                                 api_key=os.environ.get(api_key_env), context_window=generator_window,
                                 max_new_tokens=max_new_tokens)
-    return GenerationConfig(model=generator_model, context_window=generator_window,
+    return GenerationConfig(model=generator, context_window=generator_window,
                             max_new_tokens=max_new_tokens, device=device)
 
 
@@ -95,8 +89,7 @@ def cli() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--store", required=True, type=click.Path(path_type=Path), help="Directory to write the store to.")
 @click.option("--append", is_flag=True, help="Add the files to an existing store instead of replacing it.")
-@click.option("--memory-model", default="smollm2", show_default=True,
-              help="Memory model: embedded name (smollm2, gemma3-270m), local path, .gguf file or HF id.")
+@MEMORY_MODEL
 @click.option("--memory-adapter", default=None, type=click.Path(exists=True, file_okay=False),
               help="A LoRA adapter directory (from `memorag train sft` or `rlgf`) merged into the memory model; "
                    "the store records it. Needs `pip install 'memorag[train]'`.")
@@ -104,24 +97,17 @@ def cli() -> None:
               help="kv: compressed KV cache; gist: the model writes gists of the text and memorizes those "
                    "(MemoRAG-Lite); full: plain KV cache, the text must fit the model window; none: no memory, "
                    "the generator writes clues without the text (HyDE-like baseline).")
-@click.option("--beta", type=click.Choice([str(b) for b in BETAS]), default=None,
-              help="KV compression ratio per window. Default: the smallest that fits the model's window.")
-@click.option("--compressor", type=click.Choice(COMPRESSORS), default="snapkv", show_default=True,
-              help="snapkv keeps the keys the window's last tokens attend to; mean averages runs of beta; recent "
-                   "keeps each window's last 1/beta (attention-free baseline).")
-@click.option("--window", type=int, default=2048, show_default=True, help="Tokens read per step before compressing.")
+@options(BETA, COMPRESSOR, WINDOW)
 @click.option("--gist-chunk-tokens", type=int, default=512, show_default=True,
               help="Tokens of text per gist (--memory-kind gist).")
-@click.option("--embedder", default="minilm", show_default=True, help="Sentence embedder: embedded name, path or HF id.")
-@click.option("--chunk-tokens", type=int, default=200, show_default=True, help="Chunk size in embedder tokens.")
-@click.option("--chunk-overlap", type=int, default=32, show_default=True, help="Tokens shared by neighbouring chunks.")
+@INDEX_OPTIONS
 @click.option("--fusion", type=click.Choice(FUSIONS), default=RetrievalConfig.fusion, show_default=True,
               help="How question and clue hits combine: union of each query's top-k, or the top-k of a "
                    "reciprocal-rank fusion (same evidence budget as the question alone).")
 @click.option("--question-weight", type=float, default=RetrievalConfig.question_weight, show_default=True,
               help="Weight of the question against each clue in rrf fusion.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the files.")
-@click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
+@DEVICE
 @click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
 @fail_cleanly()
 def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: str, memory_adapter: str | None,

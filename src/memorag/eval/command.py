@@ -14,6 +14,16 @@ from typing import Any
 import click
 
 from memorag.cli_errors import fail_cleanly
+from memorag.cli_options import (
+    DEVICE,
+    GENERATOR_OPTIONS,
+    INDEX_OPTIONS,
+    MEMORY_MODEL,
+    NO_PROGRESS,
+    THREADS,
+    options,
+    set_threads,
+)
 from memorag.config import FUSIONS, GenerationConfig, MemoryConfig, RetrievalConfig
 from memorag.eval.metrics import METRICS
 
@@ -105,21 +115,7 @@ def _ids(values: tuple[str, ...]) -> list[str] | None:
     default=None,
     help="Score every task with this metric. Default: by task name (LongBench's choice).",
 )
-@click.option(
-    "--memory-model",
-    default="smollm2",
-    show_default=True,
-    help="Memory model: embedded name, local path, .gguf file or HF id.",
-)
-@click.option(
-    "--embedder", default="minilm", show_default=True, help="Sentence embedder: embedded name, path or HF id."
-)
-@click.option(
-    "--chunk-tokens", type=int, default=200, show_default=True, help="Chunk size in embedder tokens."
-)
-@click.option(
-    "--chunk-overlap", type=int, default=32, show_default=True, help="Tokens shared by neighbouring chunks."
-)
+@options(MEMORY_MODEL, INDEX_OPTIONS)
 @click.option(
     "--fusion",
     type=click.Choice(FUSIONS),
@@ -127,38 +123,14 @@ def _ids(values: tuple[str, ...]) -> list[str] | None:
     show_default=True,
     help="How question and clue (or hypothesis) hits combine: union of each query's top-k, or rrf.",
 )
-@click.option(
-    "--generator",
-    default="smollm2",
-    show_default=True,
-    help="Generator model: embedded name, local path or HF id; with --generator-url, the served name.",
-)
-@click.option(
-    "--generator-url",
-    default=None,
-    help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.",
-)
-@click.option(
-    "--api-key-env",
-    default="MEMORAG_API_KEY",
-    show_default=True,
-    help="Environment variable holding the API key for --generator-url.",
-)
+@GENERATOR_OPTIONS
 @click.option(
     "--generator-window",
     type=int,
     default=None,
     help="Context window of the generator in tokens (the full method cuts the text to it).",
 )
-@click.option("--device", default="cpu", show_default=True, help="torch device for local models: cpu, cuda.")
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=None,
-    help="CPU threads for local models (default: torch's choice). Use 1 when other processes share the cores: "
-    "oversubscribed threads can make generation ten times slower.",
-)
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@options(DEVICE, THREADS, NO_PROGRESS)
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the Markdown table.")
 @fail_cleanly("every answer written so far is kept; run the same command to resume")
 def eval_command(
@@ -185,10 +157,7 @@ def eval_command(
     specs = parse_methods(methods)
     examples = load_examples(data, corpus, questions, limit, _ids(ids), seed)
     settings = _settings(data, corpus, **options)
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     click.echo(f"{len(examples)} examples x {len(specs)} methods -> {settings.out}", err=True)
     summary = run_eval(examples, specs, settings)
     if as_json:

@@ -15,7 +15,20 @@ from typing import Any
 import click
 
 from memorag.cli_errors import fail_cleanly
-from memorag.config import BETAS, COMPRESSORS
+from memorag.cli_options import (
+    BETA,
+    COMPRESSOR,
+    DEVICE,
+    GENERATOR_OPTIONS,
+    INDEX_OPTIONS,
+    MEMORY_MODEL,
+    MEMORY_OPTIONS,
+    NO_PROGRESS,
+    THREADS,
+    WINDOW,
+    options,
+    set_threads,
+)
 
 TASK_NAMES = ("span", "question", "answer")
 BUILD_DATA_INTERRUPTED = "build-data keeps every finished example; run it again to resume"
@@ -27,13 +40,6 @@ def _tasks(text: str) -> tuple[str, ...]:
     if unknown or not tasks:
         raise click.BadParameter(f"tasks are comma-separated names from {', '.join(TASK_NAMES)}")
     return tasks
-
-
-def _threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 @click.group("train", context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,26 +74,13 @@ def train_group() -> None:
               help="Tokens the generator may write per answer.")
 @click.option("--max-context-chars", type=click.IntRange(min=1), default=None,
               help="Keep only the first N characters of each context (quick runs).")
-@click.option("--memory-model", default="smollm2", show_default=True, help="Memory model: name, path or HF id.")
+@MEMORY_MODEL
 @click.option("--memory-adapter", default=None, type=click.Path(exists=True, file_okay=False),
               help="Sample clues from this adapter (e.g. after SFT, for a second round of RLGF data).")
-@click.option("--beta", type=click.Choice([str(b) for b in BETAS]), default=None,
-              help="KV compression ratio (default: the smallest that fits).")
-@click.option("--compressor", type=click.Choice(COMPRESSORS), default="snapkv", show_default=True)
-@click.option("--window", type=int, default=2048, show_default=True, help="Tokens read per step before compressing.")
+@options(BETA, COMPRESSOR, WINDOW)
 @click.option("--max-clue-tokens", type=click.IntRange(min=1), default=128, show_default=True,
               help="Most tokens of one sampled clue output.")
-@click.option("--embedder", default="minilm", show_default=True, help="Sentence embedder: name, path or HF id.")
-@click.option("--chunk-tokens", type=int, default=200, show_default=True, help="Chunk size in embedder tokens.")
-@click.option("--chunk-overlap", type=int, default=32, show_default=True, help="Tokens shared by neighbour chunks.")
-@click.option("--generator", default="smollm2", show_default=True,
-              help="Generator model; with --generator-url, the model name the server serves.")
-@click.option("--generator-url", default=None, help="Base URL of an OpenAI-compatible server.")
-@click.option("--api-key-env", default="MEMORAG_API_KEY", show_default=True,
-              help="Environment variable holding the API key for --generator-url.")
-@click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for local models.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@options(INDEX_OPTIONS, GENERATOR_OPTIONS, DEVICE, THREADS, NO_PROGRESS)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @fail_cleanly(BUILD_DATA_INTERRUPTED)
 def build_data_command(source: Path, out: Path, held_out: float, seed: int, limit: int | None, candidates: int,
@@ -97,7 +90,7 @@ def build_data_command(source: Path, out: Path, held_out: float, seed: int, limi
     from memorag.training.build import BuildSettings, build_data
     from memorag.training.data import read_qa_examples
 
-    _threads(threads)
+    set_threads(threads)
     settings = BuildSettings(candidates=candidates, temperature=temperature, tasks=_tasks(tasks), top_k=top_k,
                              answer_tokens=answer_tokens, held_out=held_out, seed=seed,
                              max_context_chars=max_context_chars)
@@ -126,11 +119,7 @@ def build_data_command(source: Path, out: Path, held_out: float, seed: int, limi
               help="Target sentences per context.")
 @click.option("--context-chars", type=click.IntRange(min=500), default=12_000, show_default=True,
               help="Contexts are cut from the texts at sentence ends, about this many characters each.")
-@click.option("--memory-model", default="smollm2", show_default=True, help="Memory model: name, path or HF id.")
-@click.option("--beta", type=click.Choice([str(b) for b in BETAS]), default=None,
-              help="KV compression ratio the memory is trained at (default: the smallest that fits).")
-@click.option("--compressor", type=click.Choice(COMPRESSORS), default="snapkv", show_default=True)
-@click.option("--window", type=int, default=2048, show_default=True, help="Tokens read per step before compressing.")
+@MEMORY_OPTIONS
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @fail_cleanly()
 def build_selfsup_command(texts: tuple[Path, ...], source: Path | None, out: Path, held_out: float,
@@ -207,9 +196,9 @@ def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-target-tokens", type=click.IntRange(min=1), default=128, show_default=True,
                      help="Target tokens kept per example."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the step order."),
-        click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda."),
-        click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads."),
-        click.option("--no-progress", is_flag=True, help="No progress bar."),
+        DEVICE,
+        THREADS,
+        NO_PROGRESS,
         click.option("--json", "as_json", is_flag=True, help="Print the adapter's manifest as JSON."),
     ]
     for option in reversed(options):
@@ -277,7 +266,7 @@ def _run_stage(stage: str, train: Callable[..., Any], stage_settings: dict[str, 
     from memorag.training import adapters, data
     from memorag.training.loop import TrainOptions
 
-    _threads(threads)
+    set_threads(threads)
     adapters.require_peft()
     build = data.read_build(data_dir)
     memory = replace(config_from_dict(MemoryConfig, build["settings"]["memory"]), device=device, adapter=None)
