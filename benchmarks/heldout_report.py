@@ -1,0 +1,121 @@
+"""One table from several `memorag eval` output folders run on the same examples (a held-out half, say).
+
+    .venv/bin/python benchmarks/heldout_report.py runs/eval/musique-heldout runs/eval/musique-heldout-trained \
+        --baseline rag --section musique-heldout --write
+
+For every (folder, method): n, answer F1 and EM, answer R@3/R@5 (a gold answer in the top k chunks of the
+method's fused queries), answer in evidence, evidence characters, memorize / recall / answer seconds, and against
+the baseline method *of the same folder*, per example: R@5 and F1 won / lost. A method that appears in several
+folders (rag) is listed once per folder; its figures should agree (same settings, same examples).
+Prints one JSON object on stdout and the Markdown table on stderr; --write replaces the section between the
+markers `<!-- heldout:NAME:start -->` and `<!-- heldout:NAME:end -->` of docs/benchmarks.md (appended if absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MARKERS = "<!-- heldout:{section}:start -->", "<!-- heldout:{section}:end -->"
+
+
+def read_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    return summary, rows
+
+
+def duel(rows: list[dict[str, Any]], method: str, baseline: str) -> dict[str, list[int]]:
+    """[won, lost] of `method` against `baseline` per example, on R@5 and on F1 (ties not counted)."""
+    base = {row["id"]: row for row in rows if row["method"] == baseline}
+    result = {"r5": [0, 0], "f1": [0, 0]}
+    for row in rows:
+        other = base.get(row["id"])
+        if row["method"] != method or other is None:
+            continue
+        pairs = {"r5": ((row.get("answer_recall") or {}).get("5"), (other.get("answer_recall") or {}).get("5")),
+                 "f1": (row["score"], other["score"])}
+        for key, (mine, theirs) in pairs.items():
+            if mine is None or theirs is None or mine == theirs:
+                continue
+            result[key][0 if mine > theirs else 1] += 1
+    return result
+
+
+def collect(folders: list[Path], baseline: str) -> list[dict[str, Any]]:
+    entries = []
+    for folder in folders:
+        summary, rows = read_run(folder)
+        for method in summary["methods"]:
+            cell = summary["average"].get(method)
+            if not cell:
+                continue
+            entries.append({
+                "run": folder.name, "method": method, "n": cell["n"], "errors": cell["errors"],
+                "f1": cell["score"], "em": cell["exact_match"],
+                "r3": cell.get("answer_recall@3"), "r5": cell.get("answer_recall@5"),
+                "in_evidence": cell["answer_in_evidence"], "evidence_chars": cell["evidence_chars"],
+                "memorize_s": cell["memorize_s"], "recall_s": cell["stages"].get("recall"),
+                "answer_s": cell["answer_s"], "peak_rss_mb": summary.get("peak_rss_mb"),
+                "vs_baseline": None if method == baseline else duel(rows, method, baseline),
+            })
+    return entries
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(entries: list[dict[str, Any]], baseline: str) -> str:
+    head = ["run", "method", "n", "F1", "EM", "R@3 %", "R@5 %", "answer in evidence %", "evidence chars",
+            "memorize s", "recall s", "answer s", f"R@5 won/lost vs {baseline}", f"F1 won/lost vs {baseline}"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for e in entries:
+        duel_cells = ["–", "–"] if e["vs_baseline"] is None else [
+            "{}/{}".format(*e["vs_baseline"]["r5"]), "{}/{}".format(*e["vs_baseline"]["f1"])]
+        lines.append("| " + " | ".join([
+            e["run"], f"`{e['method']}`", str(e["n"]), _f(e["f1"], 2), _f(e["em"], 1), _f(e["r3"]), _f(e["r5"]),
+            _f(e["in_evidence"]), _f(e["evidence_chars"], 0), _f(e["memorize_s"]), _f(e["recall_s"]),
+            _f(e["answer_s"]), *duel_cells]) + " |")
+    peaks = sorted({(e["run"], e["peak_rss_mb"]) for e in entries if e["peak_rss_mb"] is not None})
+    if peaks:
+        lines.append("\nPeak RSS of each eval process: " + ", ".join(f"{run} {mb:.0f} MB" for run, mb in peaks) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str, command: str, table: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    start, end = (marker.format(section=section) for marker in MARKERS)
+    body = f"{start}\nTable written on {time.strftime('%Y-%m-%d')} by:\n\n    {command}\n\n{table}{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + body + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="memorag eval output folders")
+    parser.add_argument("--baseline", default="rag", help="method each folder's methods are compared with")
+    parser.add_argument("--section", default="heldout", help="name of the section --write replaces")
+    parser.add_argument("--write", nargs="?", type=Path, const=Path("docs/benchmarks.md"), default=None)
+    args = parser.parse_args(argv)
+    entries = collect(args.runs, args.baseline)
+    table = markdown(entries, args.baseline)
+    print(json.dumps({"entries": entries}, indent=1))
+    print(table, file=sys.stderr)
+    if args.write:
+        command = "python benchmarks/heldout_report.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+        write_section(args.write, args.section, command, table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

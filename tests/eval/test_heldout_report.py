@@ -1,0 +1,43 @@
+"""benchmarks/heldout_report.py: per-example duels against the baseline and the merged table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import heldout_report
+
+
+def _row(example: str, method: str, score: float, r5: float | None) -> dict:
+    return {"id": example, "method": method, "score": score, "answer_recall": None if r5 is None else {"5": r5}}
+
+
+def test_duel_counts_wins_and_losses_per_example_and_skips_ties():
+    rows = [_row("a", "rag", 0.0, 0.0), _row("a", "memorag", 0.5, 1.0),
+            _row("b", "rag", 0.4, 1.0), _row("b", "memorag", 0.1, 0.0),
+            _row("c", "rag", 0.2, 1.0), _row("c", "memorag", 0.2, 1.0),
+            _row("d", "memorag", 1.0, 1.0)]  # no baseline row: not counted
+    assert heldout_report.duel(rows, "memorag", "rag") == {"r5": [1, 1], "f1": [1, 1]}
+
+
+def test_collect_and_markdown_over_an_eval_folder(tmp_path: Path):
+    cell = {"n": 2, "errors": 0, "score": 25.0, "exact_match": 0.0, "answer_recall@3": 50.0, "answer_recall@5": 100.0,
+            "answer_in_evidence": 50.0, "evidence_chars": 900.0, "memorize_s": 3.0, "stages": {"recall": 1.5},
+            "answer_s": 4.0}
+    summary = {"methods": ["rag", "memorag"], "average": {"rag": cell, "memorag": cell}, "peak_rss_mb": 1200.0}
+    (tmp_path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    rows = [_row("a", "rag", 0.0, 0.0), _row("a", "memorag", 0.5, 1.0)]
+    (tmp_path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    entries = heldout_report.collect([tmp_path], "rag")
+    assert [e["method"] for e in entries] == ["rag", "memorag"]
+    assert entries[1]["vs_baseline"] == {"r5": [1, 0], "f1": [1, 0]} and entries[0]["vs_baseline"] is None
+    table = heldout_report.markdown(entries, "rag")
+    assert f"| {tmp_path.name} | `memorag` | 2 | 25.00 | 0.0 | 50.0 | 100.0 | 50.0 | 900 | 3.0 | 1.5 | 4.0 | 1/0 | 1/0 |" in table
+    docs = tmp_path / "bench.md"
+    docs.write_text("# B\n\n<!-- heldout:x:start -->\nold\n<!-- heldout:x:end -->\ntail\n", encoding="utf-8")
+    heldout_report.write_section(docs, "x", "cmd", table)
+    text = docs.read_text(encoding="utf-8")
+    assert "old" not in text and "    cmd" in text and text.endswith("<!-- heldout:x:end -->\ntail\n")
