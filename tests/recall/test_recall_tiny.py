@@ -52,7 +52,7 @@ def test_entry_attention_equals_the_models_own_weights_on_the_plain_sequence(tin
     eager = LlamaForCausalLM(replace(tiny_llama[0].config, _attn_implementation="eager")).eval()
     eager.load_state_dict(tiny_llama[0].state_dict())
     stream = memorized_stream(memory.tokenizer, prompt_frame(memory.tokenizer).prefix, DOCUMENTS).ids.tolist()
-    prompt, rows = question_prompt(memory, QUESTION, "question")
+    prompt, rows = question_prompt(memory.tokenizer, memory.frame, QUESTION, "question")
     assert len(rows) == len(QUESTION)  # one token a character
     with torch.no_grad():
         out = eager(input_ids=torch.tensor([stream + prompt]), output_attentions=True)
@@ -183,7 +183,7 @@ def test_gemma_attention_reads_its_global_layer_with_normed_queries(tiny_llama):
     eager = tiny_gemma("eager")
     eager.load_state_dict(model.state_dict())
     stream = memorized_stream(tokenizer, prompt_frame(tokenizer).prefix, DOCUMENTS).ids.tolist()
-    prompt, rows = question_prompt(memory, QUESTION, "question")
+    prompt, rows = question_prompt(memory.tokenizer, memory.frame, QUESTION, "question")
     with torch.no_grad():
         out = eager(input_ids=torch.tensor([stream + prompt]), output_attentions=True)
     assert global_layers(model) == [1]

@@ -80,3 +80,13 @@ def test_self_supervised_data_trains_an_adapter_without_labels(tmp_path):
     rag = MemoRAG(MemoryConfig(max_clue_tokens=12), memory_adapter=adapter)
     rag.memorize(ROWS[1]["context"])
     assert rag.recall(ROWS[1]["question"], strategy="copy")  # the adapted model drives grounded recall too
+
+    pointer = tmp_path / "pointer"
+    trained = runner.invoke(cli, ["train", "pointer", "--data", str(data_dir), "--out", str(pointer),
+                                  "--max-steps", "1", "--rank", "4", "--no-progress", "--json"])
+    assert trained.exit_code == 0, trained.output
+    manifest = json.loads(trained.stdout)
+    assert manifest["stage"] == "pointer" and 0.0 < manifest["metrics"]["target_mass_first"] < 1.0
+    rag = MemoRAG(memory_adapter=pointer)
+    rag.memorize(ROWS[1]["context"])
+    assert rag.recall(ROWS[1]["question"], strategy="attention")

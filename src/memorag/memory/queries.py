@@ -33,7 +33,9 @@ def attention_modules(model: Any) -> list[Any]:
 
 
 @contextlib.contextmanager
-def capture_queries(model: Any, n_obs: int) -> Iterator[CapturedQueries]:
+def capture_queries(model: Any, n_obs: int, keep_grad: bool = False) -> Iterator[CapturedQueries]:
+    """Queries of the last `n_obs` positions of the next forward, per layer; detached unless `keep_grad` (training
+    a loss on attention, training/pointer.py)."""
     captured = CapturedQueries()
     if n_obs <= 0:
         yield captured
@@ -50,7 +52,7 @@ def capture_queries(model: Any, n_obs: int) -> Iterator[CapturedQueries]:
                 q = module.q_norm(q)
             cos, sin = cos[:, None, -n_obs:], sin[:, None, -n_obs:]
             q = q * cos + rotate_half(q) * sin  # (1, H_q, n_obs, d)
-            captured.queries[layer_idx] = q[0].detach()
+            captured.queries[layer_idx] = q[0] if keep_grad else q[0].detach()
             captured.scales[layer_idx] = float(module.scaling)
 
         handles.append(attention.register_forward_pre_hook(hook, with_kwargs=True))

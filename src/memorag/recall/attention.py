@@ -36,12 +36,13 @@ def global_layers(model: Any) -> list[int]:
     return [i for i, kind in enumerate(layer_types) if kind == "full_attention"]
 
 
-def question_prompt(reader: Any, question: str, which: str) -> tuple[list[int], list[int]]:
-    """Token ids of the "answer" prompt for `question`, and the rows whose queries count (`which`)."""
-    template = reader.frame.task_suffix("answer", question=_PLACEHOLDER)
+def question_prompt(tokenizer: Any, frame: Any, question: str, which: str) -> tuple[list[int], list[int]]:
+    """Token ids of the "answer" prompt (of PromptFrame `frame`) for `question`, and the rows whose queries count
+    (`which`: "question", "prompt" or "last")."""
+    template = frame.task_suffix("answer", question=_PLACEHOLDER)
     at = template.index(_PLACEHOLDER)
     text = template.replace(_PLACEHOLDER, question)
-    encoded = reader.tokenizer(text, add_special_tokens=False, return_offsets_mapping=which == "question")
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=which == "question")
     ids = encoded["input_ids"]
     if which == "last":
         return ids, [len(ids) - 1]
@@ -114,7 +115,7 @@ class AttentionRecall:
     def token_mass(self, reader: Any, question: str) -> np.ndarray:
         """(tokens_read,) attention mass per token of the memorized stream, averaged over rows, layers, heads."""
         layers = list(self.config.layers) if self.config.layers is not None else global_layers(reader.model)
-        prompt, rows = question_prompt(reader, question, self.config.attention_query)
+        prompt, rows = question_prompt(reader.tokenizer, reader.frame, question, self.config.attention_query)
         check_fits(reader, len(prompt), 0)
         mass = torch.zeros(reader.tokens_read, dtype=torch.float64, device="cpu")  # summed on the CPU
         for layer, probs in entry_attention(reader, prompt, rows, layers).items():

@@ -51,6 +51,7 @@ def train_group() -> None:
     memorag train build-selfsup --text book.txt --out runs/train/book   (no labels)
     memorag train sft --data runs/train/qa --out runs/adapters/sft
     memorag train rlgf --data runs/train/qa --init-adapter runs/adapters/sft --out runs/adapters/rlgf
+    memorag train pointer --data runs/train/book --out runs/adapters/pointer   (for --recall attention)
     memorag memorize book.txt --store stores/book --memory-adapter runs/adapters/rlgf
     """
 
@@ -251,6 +252,23 @@ def rlgf_command(tasks: str, dpo_beta: float, sft_weight: float, rank_by: str, l
 
     settings = {"tasks": tasks, "dpo_beta": dpo_beta, "sft_weight": sft_weight, "rank_by": rank_by}
     _run_stage("rlgf", train, settings, lr, **options)
+
+
+@train_group.command("pointer")
+@_training_options
+@click.option("--tasks", default="span", show_default=True,
+              help="SFT rows whose targets (sentences of the context) the question's attention should land on.")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="AdamW learning rate.")
+@fail_cleanly(BUILD_DATA_INTERRUPTED)
+def pointer_command(tasks: str, lr: float, **options: Any) -> None:
+    """Train the question's attention over the memory to land on the target sentence (for --recall attention)."""
+    from memorag.training.pointer import pointer_examples, train_pointer
+
+    def train(policy: Any, tokenizer: Any, memory: Any, contexts: Any, train_options: Any, frame: Any) -> Any:
+        groups = pointer_examples(options["data_dir"], tokenizer, frame, contexts, _tasks(tasks))
+        return train_pointer(policy, tokenizer, memory, contexts, groups, train_options, not options["no_progress"])
+
+    _run_stage("pointer", train, {"tasks": tasks}, lr, **options)
 
 
 def _run_stage(stage: str, train: Callable[..., Any], stage_settings: dict[str, Any], lr: float, data_dir: Path,
