@@ -1,12 +1,12 @@
 """`memorag`: the command line, a thin twin of the Python API (see docs/cli.md).
 
-Environment variables are read here only: MEMORAG_API_KEY (or the one --api-key-env names) for HTTP generators.
+Environment variables are read in cli_options.generation_config only: MEMORAG_API_KEY (or the one --api-key-env
+names) for HTTP generators.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from memorag.cli_options import (
     INDEX_OPTIONS,
     MEMORY_MODEL,
     WINDOW,
+    generation_config,
     options,
 )
 from memorag.config import (
@@ -44,16 +45,6 @@ _generator_options = options(
     click.option("--max-new-tokens", type=int, default=128, show_default=True, help="Most tokens the generator writes."),
     DEVICE,
 )
-
-
-def _generation_config(generator: str, generator_url: str | None, api_key_env: str,
-                       generator_window: int | None, max_new_tokens: int, device: str) -> GenerationConfig:
-    if generator_url:
-        return GenerationConfig(backend="openai", model=generator, base_url=generator_url,
-                                api_key=os.environ.get(api_key_env), context_window=generator_window,
-                                max_new_tokens=max_new_tokens)
-    return GenerationConfig(model=generator, context_window=generator_window,
-                            max_new_tokens=max_new_tokens, device=device)
 
 
 def _emit(data: dict[str, Any], as_json: bool, text: str) -> None:
@@ -156,7 +147,7 @@ def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu")
 def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str, as_json: bool,
         **generator: Any) -> None:
     """Answer QUESTION about the texts memorized in STORE."""
-    rag = _open(store, _generation_config(**generator), generator["device"])
+    rag = _open(store, generation_config(**generator), generator["device"])
     answer = rag.ask(question, mode=mode, top_k=top_k, recall=strategy)
     _emit(answer.to_dict(), as_json, _answer_text(answer))
 
@@ -169,7 +160,7 @@ def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str,
 @fail_cleanly()
 def summarize(store: Path, points: int, as_json: bool, **generator: Any) -> None:
     """Summarize STORE: key points from memory -> retrieved evidence -> a summary."""
-    rag = _open(store, _generation_config(**generator), generator["device"])
+    rag = _open(store, generation_config(**generator), generator["device"])
     answer = rag.summarize(points)
     _emit(answer.to_dict(), as_json, _answer_text(answer))
 

@@ -1,17 +1,19 @@
 """Click options shared by `memorag` (cli.py), `memorag eval` and `memorag train`: one spelling, default and help.
 
-Each constant is a click option decorator (click builds a fresh Option each time one is applied), so commands list
+`generation_config` turns the generator options into a GenerationConfig; it reads the API key from the environment
+variable --api-key-env names, the only place the CLI reads the environment. Each constant is a click option decorator (click builds a fresh Option each time one is applied), so commands list
 them in the order they want; `options(...)` applies several at once, first on top of `--help`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from memorag.config import BETAS, COMPRESSORS
+from memorag.config import BETAS, COMPRESSORS, GenerationConfig
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -83,3 +85,16 @@ def set_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def generation_config(generator: str, generator_url: str | None, api_key_env: str, device: str = "cpu",
+                      generator_window: int | None = None,
+                      max_new_tokens: int = GenerationConfig.max_new_tokens) -> GenerationConfig:
+    """The generator of the GENERATOR_OPTIONS: a server at --generator-url (its key from the environment variable
+    --api-key-env names), else the local model on `device`."""
+    if generator_url:
+        return GenerationConfig(backend="openai", model=generator, base_url=generator_url,
+                                api_key=os.environ.get(api_key_env), context_window=generator_window,
+                                max_new_tokens=max_new_tokens)
+    return GenerationConfig(model=generator, context_window=generator_window, max_new_tokens=max_new_tokens,
+                            device=device)

@@ -7,7 +7,6 @@ Environment variables are read here only (the API key of --generator-url).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,11 @@ from memorag.cli_options import (
     MEMORY_MODEL,
     NO_PROGRESS,
     THREADS,
+    generation_config,
     options,
     set_threads,
 )
-from memorag.config import FUSIONS, GenerationConfig, MemoryConfig, RetrievalConfig
+from memorag.config import FUSIONS, MemoryConfig, RetrievalConfig
 from memorag.eval.metrics import METRICS
 
 DEFAULT_METHODS = "full,rag,hyde,memorag"
@@ -34,20 +34,6 @@ def _default_out(data: Path | None, corpus: Path | None) -> Path:
     source = data if data is not None else corpus
     name = Path(str(source)).resolve().name if source is not None else "run"
     return Path("runs") / "eval" / (Path(name).stem or "run")
-
-
-def _generation(
-    generator: str, generator_url: str | None, api_key_env: str, generator_window: int | None, device: str
-) -> GenerationConfig:
-    if generator_url:
-        return GenerationConfig(
-            backend="openai",
-            model=generator,
-            base_url=generator_url,
-            api_key=os.environ.get(api_key_env),
-            context_window=generator_window,
-        )
-    return GenerationConfig(model=generator, context_window=generator_window, device=device)
 
 
 def _ids(values: tuple[str, ...]) -> list[str] | None:
@@ -198,7 +184,7 @@ def _settings(
         out=out or _default_out(data, corpus),
         memory=MemoryConfig(model=memory_model, device=device),
         retrieval=retrieval,
-        generation=_generation(device=device, **generator),
+        generation=generation_config(device=device, **generator),
         top_k=top_k,
         max_new_tokens=max_new_tokens,
         max_context_chars=max_context_chars,

@@ -1,13 +1,12 @@
-"""`memorag train`: build-data, sft and rlgf on the command line (docs/training.md).
+"""`memorag train`: build-data, build-selfsup, sft, rlgf and pointer on the command line (docs/training.md).
 
-Registered on the `memorag` group by cli.py. Imports nothing heavy until a command runs. Environment variables are
-read here only (the API key of --generator-url).
+Registered on the `memorag` group by cli.py. Imports nothing heavy until a command runs. The API key of
+--generator-url is read from the environment by cli_options.generation_config.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from memorag.cli_options import (
     NO_PROGRESS,
     THREADS,
     WINDOW,
+    generation_config,
     options,
     set_threads,
 )
@@ -149,18 +149,13 @@ def build_selfsup_command(texts: tuple[Path, ...], source: Path | None, out: Pat
 def _configs(memory_model: str, memory_adapter: str | None, beta: str | None, compressor: str, window: int,
              max_clue_tokens: int, embedder: str, chunk_tokens: int, chunk_overlap: int, generator: str,
              generator_url: str | None, api_key_env: str, device: str, top_k: int) -> tuple[Any, Any, Any]:
-    from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig
+    from memorag.config import MemoryConfig, RetrievalConfig
 
     memory = MemoryConfig(model=memory_model, beta=int(beta) if beta else None, compressor=compressor,
                           window=window, max_clue_tokens=max_clue_tokens, device=device, adapter=memory_adapter)
     retrieval = RetrievalConfig(embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
                                 top_k=top_k, device=device)
-    if generator_url:
-        generation = GenerationConfig(backend="openai", model=generator, base_url=generator_url,
-                                      api_key=os.environ.get(api_key_env))
-    else:
-        generation = GenerationConfig(model=generator, device=device)
-    return memory, retrieval, generation
+    return memory, retrieval, generation_config(generator, generator_url, api_key_env, device)
 
 
 def _build_parts(memory: Any, retrieval: Any, generation: Any) -> Any:
