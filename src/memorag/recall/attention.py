@@ -52,6 +52,22 @@ def question_prompt(tokenizer: Any, frame: Any, question: str, which: str) -> tu
     return ids, rows or list(range(len(ids)))
 
 
+def memory_attention(
+    queries: torch.Tensor, keys: torch.Tensor, scaling: float, memory_length: int, rows: Sequence[int]
+) -> torch.Tensor:
+    """(H_q, R, M): softmax(q k^T * scaling) of the prompt's `rows` (queries (H_q, R, d)) over the cache's keys
+    (H_kv, M + P, d: the memory, then the prompt; causal over the prompt), its memory part. Query heads share KV
+    heads as in GQA. Differentiable: pointer training (training/pointer.py) backpropagates through it."""
+    q = queries.float()
+    k = keys.float().repeat_interleave(q.shape[0] // keys.shape[0], dim=0)  # (H_q, M + P, d)
+    logits = q @ k.transpose(1, 2) * scaling  # (H_q, R, M + P)
+    visible = (
+        torch.arange(k.shape[1], device=k.device)[None, :]
+        <= memory_length + torch.tensor(list(rows), device=k.device)[:, None]
+    )  # causal
+    return logits.masked_fill(~visible, float("-inf")).softmax(dim=-1)[..., :memory_length]
+
+
 @torch.no_grad()
 def entry_attention(
     reader: Any, prompt_ids: list[int], rows: list[int], layers: Sequence[int]
@@ -69,18 +85,12 @@ def entry_attention(
                 past_key_values=cache,
                 use_cache=True,
             )
-        found = {}
-        for layer in layers:
-            q = captured.get(layer)[:, rows].float()  # (H_q, R, d)
-            k = cache.layers[layer].keys[0].float()  # (H_kv, M + P, d)
-            k = k.repeat_interleave(q.shape[0] // k.shape[0], dim=0)  # (H_q, M + P, d)
-            logits = q @ k.transpose(1, 2) * captured.scaling(layer)  # (H_q, R, M + P)
-            visible = (
-                torch.arange(k.shape[1], device=k.device)[None, :]
-                <= memory_length + torch.tensor(rows, device=k.device)[:, None]
-            )  # causal
-            probs = logits.masked_fill(~visible, float("-inf")).softmax(dim=-1)
-            found[layer] = probs[..., :memory_length]
+        found = {
+            layer: memory_attention(
+                captured.get(layer)[:, rows], cache.layers[layer].keys[0], captured.scaling(layer), memory_length, rows
+            )
+            for layer in layers
+        }
     finally:
         crop(cache, memory_length)
     return found

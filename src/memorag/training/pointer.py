@@ -30,7 +30,7 @@ import torch
 from memorag.config import MemoryConfig
 from memorag.memory.kv import KVMemory
 from memorag.memory.queries import capture_queries
-from memorag.recall.attention import global_layers, question_prompt
+from memorag.recall.attention import global_layers, memory_attention, question_prompt
 from memorag.recall.stream import memorized_stream
 from memorag.training import data
 from memorag.training.loop import TrainOptions, train_loop
@@ -99,16 +99,12 @@ def target_mass(model: Any, memory: KVMemory, example: PointerExample, layers: S
     with capture_queries(model, count, keep_grad=True) as captured:
         model.model(input_ids=torch.tensor([example.prompt_ids], device=device), position_ids=positions,
                     past_key_values=cache, use_cache=True)
-    rows = torch.tensor(example.rows, device=device)
     masses = []
     for layer in layers:
-        q = captured.get(layer)[:, example.rows].float()  # (H_q, R, d)
-        k = cache.layers[layer].keys[0].float()  # (H_kv, M + P, d)
-        groups = q.shape[0] // k.shape[0]
-        logits = q @ k.repeat_interleave(groups, dim=0).transpose(1, 2) * captured.scaling(layer)  # (H_q, R, M + P)
-        visible = torch.arange(k.shape[1], device=device)[None, :] <= length + rows[:, None]  # causal
-        probs = logits.masked_fill(~visible, float("-inf")).softmax(dim=-1)[..., :length]  # (H_q, R, M)
-        sources = memory.sources[layer].repeat_interleave(groups, dim=0)  # (H_q, M)
+        keys = cache.layers[layer].keys[0]  # (H_kv, M + P, d)
+        probs = memory_attention(captured.get(layer)[:, example.rows], keys, captured.scaling(layer), length,
+                                 example.rows)  # (H_q, R, M)
+        sources = memory.sources[layer].repeat_interleave(probs.shape[0] // keys.shape[0], dim=0)  # (H_q, M)
         inside = ((sources >= example.first) & (sources < example.end)).to(probs.dtype)
         masses.append((probs * inside[:, None, :]).sum(dim=-1).mean())
     return torch.stack(masses).mean()
