@@ -186,12 +186,15 @@ def control_order(name: str, count: int, key: str) -> list[int]:
     raise ValueError(f"{name!r} is not a control; controls are {', '.join(CONTROLS)}")
 
 
+def control_evidence(chunks: Sequence[Any], name: str, top_k: int, key: str) -> tuple[EvidencePassage, ...]:
+    """The first `top_k` chunks of a control's order, as evidence in the document's order (score 0)."""
+    return tuple(EvidencePassage(chunks[i], 0.0) for i in sorted(control_order(name, len(chunks), key)[:top_k]))
+
+
 def _control_answer(rag: Any, spec: MethodSpec, question: str, top_k: int, max_new_tokens: int, key: str) -> Answer:
     from memorag.pipeline import answer_messages, evidence_prompt
 
-    chunks = rag.retriever.chunks
-    picked = sorted(control_order(spec.name, len(chunks), key)[:top_k])
-    evidence = tuple(EvidencePassage(chunks[i], 0.0) for i in picked)
+    evidence = control_evidence(rag.retriever.chunks, spec.name, top_k, key)
     started = time.perf_counter()
     text = rag.generator.generate(answer_messages(question, evidence_prompt(evidence)), max_new_tokens=max_new_tokens)
     return Answer(question, text, spec.name, (), evidence, {"generate": time.perf_counter() - started})
@@ -241,8 +244,7 @@ def _summary_answer(
     if spec.name == "full":
         context = "\n\n".join(document.text for document in rag.documents)
     elif spec.name in CONTROLS:
-        chunks = rag.retriever.chunks
-        evidence = [EvidencePassage(chunks[i], 0.0) for i in sorted(control_order(spec.name, len(chunks), key)[:top_k])]
+        evidence = control_evidence(rag.retriever.chunks, spec.name, top_k, key)
         context = evidence_prompt(evidence)
     else:
         started = time.perf_counter()
