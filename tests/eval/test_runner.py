@@ -98,7 +98,7 @@ class FakeStores:
         }
 
     def release(self) -> None:
-        pass
+        self.opened.append(("released", ""))
 
 
 def _settings(out: Path, **changes: Any) -> EvalSettings:
@@ -384,10 +384,12 @@ def test_gold_evidence_in_the_data_gives_evidence_recall():
     }
 
 
-def test_store_dirs_differ_by_memory_settings_and_text_but_not_device_or_top_k(tmp_path: Path):
+def test_store_dirs_differ_by_memory_settings_and_text_but_not_question_device_or_top_k(tmp_path: Path):
     example, retrieval = EXAMPLES[0], RetrievalConfig()
     base = store_dir(tmp_path, example, "text", MemoryConfig(), retrieval)
-    assert base.parent == tmp_path / "stores" / "hotpotqa" and base.name.startswith("hotpotqa-1-")
+    assert base.parent == tmp_path / "stores" / "hotpotqa"
+    other_question = EvalExample("another-id", "Another question?", "text", ("a",), "hotpotqa", 1)
+    assert base == store_dir(tmp_path, other_question, "text", MemoryConfig(), retrieval)  # one store per context
     assert base == store_dir(tmp_path, example, "text", MemoryConfig(device="cuda"), retrieval)
     assert base == store_dir(tmp_path, example, "text", MemoryConfig(), RetrievalConfig(top_k=8))
     assert base != store_dir(tmp_path, example, "text", MemoryConfig(beta=16), retrieval)
@@ -399,3 +401,11 @@ def test_a_controls_answer_recall_follows_its_own_order():
     example = EvalExample("x", "What is the code?", "ctx", ("777",), "musique", 1)
     answer = Answer(example.question, "", "recency")
     assert answer_recall(RankedRetriever(), example, answer, control="recency") == {"3": 1.0, "5": 1.0}  # last chunk
+
+
+def test_stores_stay_open_while_the_next_question_reads_the_same_context(tmp_path: Path):
+    shared = [EvalExample(f"q{n}", f"Question {n}?", "The code is 555.", ("555",), "multidoc_qa", 4) for n in range(2)]
+    last = EvalExample("q2", "Question 2?", "The code is 777.", ("777",), "multidoc_qa", 4)
+    stores = FakeStores()
+    run_eval([*shared, last], parse_methods("memorag"), _settings(tmp_path), stores)
+    assert stores.opened == [("q0", "kv"), ("q1", "kv"), ("released", ""), ("q2", "kv"), ("released", "")]

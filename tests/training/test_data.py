@@ -60,6 +60,36 @@ def test_split_is_seeded_by_id_and_independent_of_order():
         data.split_ids(ids, 1.0, 0)
 
 
+def test_questions_about_one_context_stay_on_one_side():
+    ids = [f"q{i}" for i in range(30)]
+    contexts = [f"document {i // 3}" for i in range(30)]  # ten documents, three questions each
+    train, held = data.split_ids(ids, 0.5, 0, contexts)
+    assert len(held) == 15 and set(train) | set(held) == set(ids)
+    side = {i: i in held for i in ids}
+    assert all(side[ids[i]] == side[ids[i - i % 3]] for i in range(30))
+    unique = [f"text {i}" for i in range(30)]  # a context each: the split by id, unchanged
+    assert data.split_ids(ids, 0.5, 0, unique) == data.split_ids(ids, 0.5, 0)
+    with pytest.raises(ValueError, match="groups"):
+        data.split_ids(ids, 0.5, 0, contexts[:5])
+
+
+def test_train_split_prints_the_sides_build_data_uses(tmp_path):
+    from click.testing import CliRunner
+
+    from memorag.cli import cli
+
+    rows = [{"id": f"q{i}", "context": f"Document {i // 2}. Some text.", "question": "Q?", "answers": ["A"]}
+            for i in range(8)]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    held = CliRunner().invoke(cli, ["train", "split", "--data", str(path)])
+    train = CliRunner().invoke(cli, ["train", "split", "--data", str(path), "--side", "train"])
+    assert held.exit_code == 0 and train.exit_code == 0, held.output + train.output
+    expected = data.split_examples(data.read_qa_examples(path), 0.5, 0)
+    assert train.output.strip().split(",") == expected[0] and held.output.strip().split(",") == expected[1]
+    assert len(expected[1]) == 4 and all((f"q{2 * n}" in expected[1]) == (f"q{2 * n + 1}" in expected[1]) for n in range(4))
+
+
 def test_sft_targets_are_answer_sentences_or_given_evidence():
     first, second = (EvalExample(r["id"], r["question"], r["context"], tuple(r["answers"]), "qa", 0,
                                  {"evidence": r["evidence"]} if "evidence" in r else {}) for r in ROWS[:2])

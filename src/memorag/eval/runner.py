@@ -2,7 +2,7 @@
 
 Every (example, method) answer is appended to `predictions.jsonl` and flushed as soon as it is scored, so an
 interrupted run loses nothing written and the same command resumes it, skipping the (task, id, method) triples
-already there. Each example is memorized once per memory setting into `stores/<task>/<id>-<hash>` under the
+already there. Each example is memorized once per memory setting into `stores/<task>/<hash>` under the
 output folder and reused by every method and every later run. `run.json` records the settings that change
 answers; a later run with other settings in the same folder is refused. Does not run examples in parallel.
 """
@@ -165,20 +165,22 @@ def _safe_name(text: str) -> str:
 def store_dir(
     root: Path, example: EvalExample, context: str, memory: MemoryConfig, retrieval: RetrievalConfig
 ) -> Path:
-    """`root/stores/<task>/<id>-<hash of the memory and chunking settings and of the memorized text>`."""
+    """`root/stores/<task>/<hash of the memory and chunking settings and of the memorized text>`: questions about
+    the same context share one store (L-Eval asks several per document), named after the first one's id."""
     key = {
         "memory": _without(config_to_dict(memory), "device"),
         "retrieval": _without(config_to_dict(retrieval), "device", "batch_size", "top_k"),  # top_k: per ask
         "context": hashlib.sha256(context.encode("utf-8")).hexdigest(),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:12]
-    return Path(root) / "stores" / _safe_name(example.task) / f"{_safe_name(example.id)}-{digest}"
+    return Path(root) / "stores" / _safe_name(example.task) / digest
 
 
 class StoreCache:
     """Opens the store of (example, memory settings): loads it when cached on disk, memorizes it otherwise.
 
-    Keeps the stores of the current example open until `release`, so its methods share them.
+    Keeps the stores it opened until `release`, so the methods of an example (and the next examples about the
+    same context) share them.
     """
 
     def __init__(self, root: Path, retrieval: RetrievalConfig, generation: GenerationConfig) -> None:
@@ -441,7 +443,7 @@ def run_eval(
         total=sum(len(todo) for _, todo in work), desc="eval", unit="answer", disable=not settings.progress
     )
     try:
-        for example, todo in work:
+        for n, (example, todo) in enumerate(work):
             context = prepared_context(example, settings.max_context_chars)
             for spec in todo:
                 bar.set_postfix_str(f"{example.task} {example.id[:16]} {spec.label}")
@@ -449,7 +451,9 @@ def run_eval(
                     evaluate(example, context, spec, metrics[(example.task, example.id)], stores, settings)
                 )
                 bar.update()
-            stores.release()
+            following = work[n + 1][0] if n + 1 < len(work) else None
+            if following is None or prepared_context(following, settings.max_context_chars) != context:
+                stores.release()  # the next example reads another context: free this one's models and memory
     finally:
         bar.close()
         labels = [spec.label for spec in methods]

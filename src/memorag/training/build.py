@@ -138,7 +138,7 @@ def example_records(parts: BuildParts, memory_config: MemoryConfig, retrieval_co
 
 def build_info(source: Path, examples: Sequence[EvalExample], settings: BuildSettings, memory: MemoryConfig,
                retrieval: RetrievalConfig, generation: GenerationConfig) -> dict[str, Any]:
-    train, held_out = data.split_ids([e.id for e in examples], settings.held_out, settings.seed)
+    train, held_out = data.split_examples(examples, settings.held_out, settings.seed)
     return {
         "format": data.DATA_FORMAT,
         "source": {"file": str(source), "sha256": file_sha256(source), "examples": len(examples)},

@@ -104,6 +104,30 @@ def build_data_command(source: Path, out: Path, held_out: float, seed: int, limi
                f"{summary['pairs']} preference pairs, {summary['sft_targets']} SFT targets in {out}")
 
 
+@train_group.command("split")
+@click.option("--data", "source", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A QA file (LongBench format, or lines with context, question, answers).")
+@click.option("--held-out", type=float, default=0.5, show_default=True, help="Fraction of the contexts held out.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="A seeded sample of this many examples first (as build-data's --limit).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample and of the split.")
+@click.option("--side", type=click.Choice(["held-out", "train"]), default="held-out", show_default=True,
+              help="Which side's ids to print.")
+@click.option("--json", "as_json", is_flag=True, help="Print both sides as JSON instead.")
+@fail_cleanly()
+def split_command(source: Path, held_out: float, limit: int | None, seed: int, side: str, as_json: bool) -> None:
+    """Print the ids of one side of the train/held-out split that build-data and build-selfsup use, comma-separated
+    for `memorag eval --ids` (questions about one context stay on one side): choose settings on the train side,
+    report on the held-out side."""
+    from memorag.training.data import read_qa_examples, split_examples
+
+    train, held = split_examples(read_qa_examples(source, limit, seed), held_out, seed)
+    if as_json:
+        click.echo(json.dumps({"seed": seed, "held_out_fraction": held_out, "train": train, "held_out": held}))
+    else:
+        click.echo(",".join(held if side == "held-out" else train))
+
+
 @train_group.command("build-selfsup")
 @click.option("--text", "texts", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="A UTF-8 text file or a folder of them (repeatable); long texts are cut into contexts.")

@@ -82,16 +82,32 @@ def _user_example(row: Any, line: int, path: Path) -> EvalExample:
                        answers=tuple(answers), task=path.stem, length=len(row["context"].split()), extra=extra)
 
 
-def split_ids(ids: Sequence[str], held_out: float, seed: int) -> tuple[list[str], list[str]]:
-    """(train, held-out) ids, each in input order. An id's side depends only on (seed, id) and the count held out:
-    ids sorted by sha256(seed:id), the first round(n * held_out) held out."""
+def split_ids(
+    ids: Sequence[str], held_out: float, seed: int, groups: Sequence[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(train, held-out) ids, each in input order. `groups[i]` (e.g. the context) keeps ids that share it on one
+    side, so no held-out question reads a document that training read. Each group is named by its first id; the
+    groups are sorted by sha256(seed:name) and the first round(n_groups * held_out) held out. With no shared
+    groups this is the split by id alone (the same ids as before groups existed)."""
     if not 0 <= held_out < 1:
         raise ValueError(f"the held-out fraction must be in [0, 1), not {held_out}")
     if len(set(ids)) != len(ids):
         raise TrainingDataError("example ids repeat: the split needs unique ids")
-    ranked = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
-    held = set(ranked[: round(len(ids) * held_out)])
+    if groups is not None and len(groups) != len(ids):
+        raise ValueError(f"{len(groups)} groups for {len(ids)} ids")
+    keys = list(ids) if groups is None else list(groups)
+    name: dict[str, str] = {}
+    for example_id, key in zip(ids, keys):
+        name.setdefault(key, example_id)
+    ranked = sorted(name.values(), key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
+    held_names = set(ranked[: round(len(ranked) * held_out)])
+    held = {example_id for example_id, key in zip(ids, keys) if name[key] in held_names}
     return [i for i in ids if i not in held], [i for i in ids if i in held]
+
+
+def split_examples(examples: Sequence[EvalExample], held_out: float, seed: int) -> tuple[list[str], list[str]]:
+    """(train, held-out) ids of QA examples; questions about the same context stay on one side."""
+    return split_ids([e.id for e in examples], held_out, seed, [e.context for e in examples])
 
 
 # ----- SFT targets --------------------------------------------------------------------------------------------

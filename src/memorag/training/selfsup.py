@@ -175,7 +175,7 @@ def contexts_from_qa(path: Path, limit: int | None, held_out: float, seed: int, 
                      ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """The train side's contexts of a QA file (the questions and answers are not used), and the split."""
     examples = data.read_qa_examples(path, limit, seed)
-    train, held = data.split_ids([e.id for e in examples], held_out, seed)
+    train, held = data.split_examples(examples, held_out, seed)
     keep = set(train)
     contexts = [(f"{e.id}-{n}", piece) for e in examples if e.id in keep
                 for n, piece in enumerate(split_text(e.context, context_chars))]
