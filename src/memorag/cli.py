@@ -32,8 +32,8 @@ from memorag.config import (
     MemoryConfig,
     RetrievalConfig,
 )
+from memorag.recall.base import STRATEGIES as RECALL_STRATEGIES
 
-RECALL_STRATEGIES = ("generate", "copy", "attention", "multihop")  # memorag.recall.STRATEGIES, without its imports
 RECALL_HELP = ("How the memory writes clues: generate (free text), copy (spans copied from the memorized text, "
                "with offsets), attention (chunks the question attends to in memory), multihop (bridges copied "
                "from retrieved evidence, re-queried).")

@@ -23,6 +23,7 @@ from memorag.inputs import Input, to_documents
 from memorag.memory.base import CLUE_KINDS, Memory
 from memorag.memory.registry import load_memory, make_memory
 from memorag.models import model_fingerprint
+from memorag.recall.base import RecallConfig
 from memorag.types import Answer, Clue, Document, EvidencePassage
 
 MODES = ("memorag", "rag", "memory", "full")
@@ -50,12 +51,14 @@ class MemoRAG:
         retrieval: RetrievalConfig | None = None,
         generation: GenerationConfig | None = None,
         memory_adapter: str | Path | None = None,
+        recall: RecallConfig | None = None,
     ) -> None:
         self.memory_config = memory or MemoryConfig()
         if memory_adapter is not None:  # a LoRA adapter directory (memorag train): same as MemoryConfig(adapter=)
             self.memory_config = replace(self.memory_config, adapter=str(memory_adapter))
         self.retrieval_config = retrieval or RetrievalConfig()
         self.generation_config = generation or GenerationConfig()
+        self.recall_config = recall or RecallConfig()  # the default strategy of ask/recall and its settings
         self._memory: Memory | None = None
         self._retriever: Any = None
         self._generator: Any = None
@@ -162,12 +165,12 @@ class MemoRAG:
     @classmethod
     def load(
         cls, store: str | Path, generation: GenerationConfig | None = None, device: str | None = None,
-        memory_adapter: str | Path | None = None,
+        memory_adapter: str | Path | None = None, recall: RecallConfig | None = None,
     ) -> MemoRAG:
         """Open a store; refuses one made with another memory model, adapter or embedder, or a newer format.
 
         The memory adapter is the one the store was made with; `memory_adapter` names the one you expect (refused
-        when it differs)."""
+        when it differs). `recall` is not stored: recall settings do not change what was memorized."""
         from memorag.retrieval import Retriever
         from memorag.store import check_models, read_documents, read_manifest
 
@@ -179,7 +182,7 @@ class MemoRAG:
         if device:
             memory_config = replace(memory_config, device=device)
             retrieval_config = replace(retrieval_config, device=device)
-        rag = cls(memory_config, retrieval_config, generation, memory_adapter)
+        rag = cls(memory_config, retrieval_config, generation, memory_adapter, recall)
         check_models(manifest, rag._models(), path)
         generator = rag.generator if memory_config.kind == "none" else None
         rag._memory = load_memory(path, manifest["memory_state"], rag.memory_config, generator, *rag._memory_model())
@@ -195,10 +198,11 @@ class MemoRAG:
 
     def ask(
         self, question: str, mode: str = "memorag", top_k: int | None = None, clue_kinds: Sequence[str] = CLUE_KINDS,
-        max_new_tokens: int | None = None, recall: str = "generate",
+        max_new_tokens: int | None = None, recall: str | None = None,
     ) -> Answer:
         """Answer `question`. In memorag mode `recall` picks the strategy that writes the clues (memorag.recall):
-        "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention" or "multihop"."""
+        "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention" or "multihop"; None:
+        `RecallConfig.strategy` of the pipeline."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if not question.strip():
@@ -232,14 +236,18 @@ class MemoRAG:
         timings["generate"] = time.perf_counter() - started
         return Answer(question, text, mode, tuple(clues), tuple(evidence), timings)
 
-    def recall(self, question: str, strategy: str = "generate", clue_kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
-        """The clues one recall strategy writes for `question` (no retrieval, no answer)."""
+    def recall(
+        self, question: str, strategy: str | None = None, clue_kinds: Sequence[str] = CLUE_KINDS
+    ) -> list[Clue]:
+        """The clues one recall strategy (None: `RecallConfig.strategy`) writes for `question` (no retrieval, no
+        answer), with the pipeline's RecallConfig settings."""
         self._require_memory()
+        strategy = strategy or self.recall_config.strategy
         if strategy == "generate":
             return [clue for clue in self.memory.clues(question, clue_kinds) if clue.text.strip()]
         from memorag.recall import recall_clues
 
-        return recall_clues(strategy, question, self.memory, self.documents, self.retriever)
+        return recall_clues(strategy, question, self.memory, self.documents, self.retriever, self.recall_config)
 
     def summarize(self, points: int = 5, top_k: int | None = None, max_new_tokens: int = 256) -> Answer:
         """MemoRAG's "summarize": key points from memory -> retrieve evidence -> a summary from the evidence."""

@@ -17,10 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from memorag.recall.base import RecallConfig, RecallStrategy, nonblank
+from memorag.recall.base import STRATEGIES, RecallConfig, RecallStrategy, nonblank
 from memorag.types import Clue, Document
-
-STRATEGIES = ("generate", "copy", "attention", "multihop")
 
 
 def make_strategy(name: str, config: RecallConfig | None = None) -> RecallStrategy:

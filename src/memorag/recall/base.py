@@ -14,11 +14,13 @@ from typing import Any, Protocol
 from memorag.types import Clue, Document
 
 ATTENTION_QUERIES = ("question", "prompt", "last")
+STRATEGIES = ("generate", "copy", "attention", "multihop")
 
 
 @dataclass(frozen=True)
 class RecallConfig:
-    """Settings of every strategy; each reads only its own.
+    """Which strategy writes the clues (`strategy`, one of STRATEGIES) and the settings of every strategy; each
+    reads only its own.
 
     generate: `clue_kinds` as in `Memory.clues`.
     copy: `spans` spans, their starts chosen among sentence starts by a beam of `beam_width` over the first
@@ -30,6 +32,7 @@ class RecallConfig:
     most `bridge_tokens` tokens.
     """
 
+    strategy: str = "generate"
     clue_kinds: tuple[str, ...] = ("span", "question", "answer")
     spans: int = 3
     beam_width: int = 4
@@ -47,6 +50,8 @@ class RecallConfig:
     bridge_tokens: int = 16
 
     def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown recall strategy {self.strategy!r}; choose one of {STRATEGIES}")
         if self.attention_query not in ATTENTION_QUERIES:
             raise ValueError(
                 f"attention_query must be one of {ATTENTION_QUERIES}, not {self.attention_query!r}"

@@ -1,0 +1,33 @@
+"""The pipeline's RecallConfig picks the default strategy of ask/recall and passes its settings on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import memorag.recall
+from memorag.pipeline import MemoRAG
+from memorag.recall import RecallConfig
+from memorag.types import Clue, Document
+
+
+def test_an_unknown_strategy_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="generate"):
+        RecallConfig(strategy="telepathy")
+
+
+def test_the_configured_strategy_and_settings_reach_the_strategy(monkeypatch: pytest.MonkeyPatch):
+    calls: list[tuple[Any, ...]] = []
+
+    def fake_recall(strategy: str, question: str, memory: Any, documents: Any, retriever: Any, config: Any) -> list:
+        calls.append((strategy, question, config))
+        return [Clue("a span", "span", strategy)]
+
+    monkeypatch.setattr(memorag.recall, "recall_clues", fake_recall)
+    config = RecallConfig(strategy="copy", spans=2)
+    rag = MemoRAG(recall=config)
+    rag.documents, rag._memory, rag._retriever = [Document("d", "text")], object(), object()
+    assert [c.strategy for c in rag.recall("Who?")] == ["copy"]
+    assert rag.recall("Who?", "attention")[0].strategy == "attention"  # an explicit strategy wins
+    assert [(s, q, c.spans) for s, q, c in calls] == [("copy", "Who?", 2), ("attention", "Who?", 2)]
