@@ -202,15 +202,21 @@ class MemoRAG:
     ) -> Answer:
         """Answer `question`. In memorag mode `recall` picks the strategy that writes the clues (memorag.recall):
         "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention" or "multihop"; None:
-        `RecallConfig.strategy` of the pipeline."""
+        `RecallConfig.strategy` of the pipeline. `max_new_tokens` None: GenerationConfig's; 0: retrieve only, the
+        answer is "" and the generator never runs (clues and evidence as usual)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if not question.strip():
             raise ValueError("the question is empty")
         self._require_memory()
+        budget = self.generation_config.max_new_tokens if max_new_tokens is None else max_new_tokens
+        if budget < 0:
+            raise ValueError(f"max_new_tokens must be 0 (retrieve only) or more, not {budget}")
         timings: dict[str, float] = {}
         clues: list[Clue] = []
         evidence: list[EvidencePassage] = []
+        if mode == "memory" and budget == 0:
+            return Answer(question, "", mode, timings=timings)
         if mode == "memory":
             started = time.perf_counter()
             text = self.memory.answer(question)
@@ -228,12 +234,13 @@ class MemoRAG:
             evidence = self.retriever.retrieve([question, *(c.text for c in clues)], top_k or self.retrieval_config.top_k)
             timings["retrieve"] = time.perf_counter() - started
             messages = answer_messages(question, evidence_prompt(evidence))
-        started = time.perf_counter()
-        text = self.generator.generate(
-            messages, max_new_tokens=max_new_tokens or self.generation_config.max_new_tokens,
-            temperature=self.generation_config.temperature,
-        )
-        timings["generate"] = time.perf_counter() - started
+        text = ""
+        if budget > 0:
+            started = time.perf_counter()
+            text = self.generator.generate(
+                messages, max_new_tokens=budget, temperature=self.generation_config.temperature
+            )
+            timings["generate"] = time.perf_counter() - started
         return Answer(question, text, mode, tuple(clues), tuple(evidence), timings)
 
     def recall(

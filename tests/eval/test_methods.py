@@ -6,6 +6,7 @@ import pytest
 
 from memorag.config import MemoryConfig
 from memorag.eval.methods import (
+    HYPOTHESIS_TOKENS,
     MethodSpec,
     control_order,
     hyde_messages,
@@ -236,3 +237,14 @@ def test_controls_answer_from_chunks_chosen_without_the_question(name: str):
     assert [p.chunk.chunk_id for p in answer.evidence] == picked
     assert answer.answer == "an answer" and not rag.asked and not answer.clues
     assert "passage" in rag.generator.calls[0][0][-1]["content"]
+
+
+@pytest.mark.parametrize("name", ["random", "hyde", "summary"])
+def test_a_zero_budget_writes_no_answer_but_keeps_the_evidence(name: str):
+    rag = FakeRag("a hypothetical passage")  # HyDE's passage is a query, so it is still written
+    if name == "random":
+        rag.retriever = ChunkRetriever(8)
+    spec = parse_method("rag" if name == "summary" else name)
+    answer = run_method(rag, spec, "Who?", summary=name == "summary", top_k=3, max_new_tokens=0, key="row-1")
+    assert answer.answer == "" and answer.evidence and "generate" not in answer.timings
+    assert [budget for _, budget in rag.generator.calls] == ([HYPOTHESIS_TOKENS] if name == "hyde" else [])

@@ -64,6 +64,7 @@ class FakeRag:
         recall: str = "generate",
     ) -> Answer:
         self.stores.asked.append((question, mode))
+        self.stores.budgets.append(max_new_tokens)
         if self.stores.interrupt_at == len(self.stores.asked):
             raise KeyboardInterrupt
         if self.stores.ask_error:
@@ -81,6 +82,7 @@ class FakeStores:
         self, interrupt_at: int = 0, fail_kinds: tuple[str, ...] = (), ask_error: Exception | None = None
     ) -> None:
         self.asked: list[tuple[str, str]] = []
+        self.budgets: list[int | None] = []
         self.opened: list[tuple[str, str]] = []
         self.interrupt_at, self.fail_kinds, self.ask_error = interrupt_at, fail_kinds, ask_error
 
@@ -409,3 +411,18 @@ def test_stores_stay_open_while_the_next_question_reads_the_same_context(tmp_pat
     stores = FakeStores()
     run_eval([*shared, last], parse_methods("memorag"), _settings(tmp_path), stores)
     assert stores.opened == [("q0", "kv"), ("q1", "kv"), ("released", ""), ("q2", "kv"), ("released", "")]
+
+
+def test_a_retrieval_only_run_asks_for_no_answer_and_scores_none(tmp_path: Path):
+    stores = FakeStores()
+    summary = run_eval(EXAMPLES[:2], METHODS, _settings(tmp_path, answers=False), stores)
+    assert stores.budgets == [0, 0, 0, 0]
+    rows = _lines(tmp_path)
+    assert all(row["score"] is None and row["exact_match"] is None for row in rows)
+    assert all(row["answer_recall"] is not None for row in rows)  # retrieval is still measured
+    assert summary["results"]["hotpotqa"]["memorag"]["score"] is None
+    assert json.loads((tmp_path / "run.json").read_text())["answers"] is False
+    with pytest.raises(EvalSettingsError):  # answered and unanswered runs never share a folder
+        run_eval(EXAMPLES[:2], METHODS, _settings(tmp_path), FakeStores())
+    run_eval(EXAMPLES[:1], METHODS, _settings(tmp_path / "answered"), FakeStores())
+    assert "answers" not in json.loads((tmp_path / "answered" / "run.json").read_text())  # as before the option

@@ -195,9 +195,19 @@ def _control_answer(rag: Any, spec: MethodSpec, question: str, top_k: int, max_n
     from memorag.pipeline import answer_messages, evidence_prompt
 
     evidence = control_evidence(rag.retriever.chunks, spec.name, top_k, key)
+    timings: dict[str, float] = {}
+    text = _generate(rag.generator, answer_messages(question, evidence_prompt(evidence)), max_new_tokens, timings)
+    return Answer(question, text, spec.name, (), evidence, timings)
+
+
+def _generate(generator: Any, messages: list[dict[str, str]], max_new_tokens: int, timings: dict[str, float]) -> str:
+    """The generator's text, timed as "generate"; "" without running it when the budget is 0 (retrieval only)."""
+    if max_new_tokens == 0:
+        return ""
     started = time.perf_counter()
-    text = rag.generator.generate(answer_messages(question, evidence_prompt(evidence)), max_new_tokens=max_new_tokens)
-    return Answer(question, text, spec.name, (), evidence, {"generate": time.perf_counter() - started})
+    text = generator.generate(messages, max_new_tokens=max_new_tokens)
+    _timed(timings, "generate", started)
+    return text
 
 
 def _timed(timings: dict[str, float], stage: str, started: float) -> None:
@@ -214,11 +224,7 @@ def _hyde_answer(rag: Any, question: str, top_k: int, max_new_tokens: int, hypot
     started = time.perf_counter()
     evidence = rag.retriever.retrieve(queries, top_k)
     _timed(timings, "retrieve", started)
-    started = time.perf_counter()
-    text = rag.generator.generate(
-        answer_messages(question, evidence_prompt(evidence)), max_new_tokens=max_new_tokens
-    )
-    _timed(timings, "generate", started)
+    text = _generate(rag.generator, answer_messages(question, evidence_prompt(evidence)), max_new_tokens, timings)
     clues = tuple(Clue(query, "hypothesis") for query in queries[1:])
     return Answer(question, text, "hyde", clues, tuple(evidence), timings)
 
@@ -251,9 +257,7 @@ def _summary_answer(
         evidence = rag.retriever.retrieve([instruction, *(clue.text for clue in clues)], top_k)
         _timed(timings, "retrieve", started)
         context = evidence_prompt(evidence)
-    started = time.perf_counter()
-    text = rag.generator.generate(summary_messages(instruction, context), max_new_tokens=max_new_tokens)
-    _timed(timings, "generate", started)
+    text = _generate(rag.generator, summary_messages(instruction, context), max_new_tokens, timings)
     return Answer(instruction, text, spec.label, tuple(clues), tuple(evidence), timings)
 
 
@@ -269,7 +273,7 @@ def run_method(
 ) -> Answer:
     """Answer one question (or summarization instruction) with one method on an opened store.
 
-    max_new_tokens bounds the answer of every method; hypothesis_tokens bounds HyDE's passage, which is a query
+    max_new_tokens bounds the answer of every method (0: no answer, retrieval only); hypothesis_tokens bounds HyDE's passage, which is a query
     like one memorag clue (MemoryConfig.max_clue_tokens by default). `key` seeds the random control.
     """
     if summary:

@@ -72,11 +72,15 @@ class EvalSettings:
     # keep only the first N characters of each context (quick runs, tests)
     max_context_chars: int | None = None
     metric: str | None = None  # one METRICS name for every task; None: metric_for_task
+    answers: bool = True  # False: retrieval only, no generated answer (R@k and evidence, no F1), about half the time
     progress: bool = True
 
     def answer_affecting(self) -> dict[str, Any]:
-        """The settings that change predictions (devices and batch sizes do not), as saved in run.json."""
+        """The settings that change predictions (devices and batch sizes do not), as saved in run.json.
+        `answers` appears only when off, so folders written before the option existed still match."""
+        retrieval_only = {} if self.answers else {"answers": False}
         return {
+            **retrieval_only,
             "memory": _without(config_to_dict(self.memory), "device"),
             "retrieval": _without(config_to_dict(self.retrieval), "device", "batch_size", "top_k"),
             "generation": _without(config_to_dict(self.generation), "device", "max_new_tokens"),
@@ -302,8 +306,9 @@ def answer_recall(retriever: Any, example: EvalExample, answer: Answer, control:
 
 def prediction_row(
     example: EvalExample, spec: MethodSpec, metric: str, answer: Answer, wall_s: float, store: dict[str, Any],
-    recall: dict[str, float] | None = None,
+    recall: dict[str, float] | None = None, scored: bool = True,
 ) -> dict[str, Any]:
+    """One line of predictions.jsonl; `scored` False (a retrieval-only run): no answer, so score and EM are None."""
     summary = metric == "rouge_l"
     return {
         "id": example.id,
@@ -313,8 +318,10 @@ def prediction_row(
         "prediction": answer.answer,
         "answers": list(example.answers),
         "metric": metric,
-        "score": best_over_answers(metric, answer.answer, example.answers),
-        "exact_match": None if summary else best_over_answers("exact_match", answer.answer, example.answers),
+        "score": best_over_answers(metric, answer.answer, example.answers) if scored else None,
+        "exact_match": None
+        if summary or not scored
+        else best_over_answers("exact_match", answer.answer, example.answers),
         **evidence_scores(example, answer, spec.name != "full", summary),
         "answer_recall": recall,
         "clues": [{"kind": c.kind, "text": c.text, "strategy": c.strategy} for c in answer.clues],
@@ -367,7 +374,7 @@ def evaluate(
     """Open the method's store, answer, score. A MemoRAGError (a context over a fixed beta's budget, a server
     error) or a ValueError (an empty question) becomes an error row; other exceptions stop the run."""
     summary = metric == "rouge_l"
-    budget = answer_budget(example, metric, settings.max_new_tokens)
+    budget = answer_budget(example, metric, settings.max_new_tokens) if settings.answers else 0
     try:
         rag, store = stores.open(example, context, spec.memory_config(settings.memory))
         started = time.perf_counter()
@@ -380,7 +387,7 @@ def evaluate(
         recall = None if summary or spec.name == "full" else answer_recall(rag.retriever, example, answer, control)
     except (MemoRAGError, ValueError) as error:
         return error_row(example, spec, metric, error)
-    return prediction_row(example, spec, metric, answer, wall_s, store, recall)
+    return prediction_row(example, spec, metric, answer, wall_s, store, recall, scored=settings.answers)
 
 
 # ----- the run ----------------------------------------------------------------------------------------------
