@@ -102,6 +102,25 @@ def test_sft_targets_are_answer_sentences_or_given_evidence():
     assert data.answer_sentences("No answer here. None.", ["chest"], "Where?") == []
 
 
+MULTIHOP = (
+    "The Glass Harbour is a novel written by Mira Solberg. It sold well in Norway. "
+    "Mira Solberg studied at Bergen Cathedral School before moving to Oslo. "
+    "The Glass Harbour was adapted for radio in 1990. Oslo is the capital of Norway."
+)
+
+
+def test_the_bridge_sentence_links_the_question_to_the_answer_sentence():
+    question = "Where did the author of The Glass Harbour study?"
+    assert data.bridge_sentence(MULTIHOP, ["Bergen Cathedral School"], question) == (
+        "The Glass Harbour is a novel written by Mira Solberg."  # not the radio sentence: no bridge word
+    )
+    assert data.bridge_sentence(MULTIHOP, ["nowhere to be found"], question) is None
+    example = EvalExample("m1", question, MULTIHOP, ("Bergen Cathedral School",), "musique", 0, {})
+    spans = [(t["source"], t["target"]) for t in data.sft_targets(example) if t["task"] == "span"]
+    assert spans == [("answer-sentence", "Mira Solberg studied at Bergen Cathedral School before moving to Oslo."),
+                     ("bridge-sentence", "The Glass Harbour is a novel written by Mira Solberg.")]
+
+
 def test_ranking_and_clue_parsing():
     assert rank_pair([{"f1": 0.0, "answer_in_evidence": True}, {"f1": 0.5, "answer_in_evidence": False},
                       {"f1": 0.0, "answer_in_evidence": False}]) == (1, 2)

@@ -35,6 +35,10 @@ SFT_FILE = "sft.jsonl"
 PREFERENCES_FILE = "preferences.jsonl"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"\w+")
+_FUNCTION_WORDS = frozenset(
+    "a an the of in on at to for from by with as and or but is are was were be been it its this that these those "
+    "which who whom whose what when where how why he she they his her their there also not did does do".split()
+)
 
 
 class TrainingDataError(MemoRAGError, ValueError):
@@ -127,15 +131,43 @@ def answer_sentences(context: str, answers: Sequence[str], question: str, limit:
     return ranked[:limit]
 
 
+def bridge_sentence(context: str, answers: Sequence[str], question: str, max_chars: int = 400) -> str | None:
+    """The sentence that links a multi-hop question to its answer, found without titles or labels: it holds no
+    gold answer, shares a content word with the question and shares another one, not in the question, with an
+    answer-bearing sentence (the bridge entity: "hannibal and scipio ... written by thomas nabbes" between "the
+    author of Hannibal and Scipio" and "thomas nabbes ... educated at exeter college"). Best: most question
+    words, then most bridge words, then shortest; None when no sentence qualifies."""
+    golds = [" ".join(a.casefold().split()) for a in answers if a.strip()]
+    asked = set(_WORD.findall(question.casefold())) - _FUNCTION_WORDS
+    answering = answer_sentences(context, answers, question, limit=3, max_chars=max_chars)
+    answer_words = set().union(*(set(_WORD.findall(s.casefold())) for s in answering)) - asked - _FUNCTION_WORDS
+    best: tuple[int, int, int] | None = None
+    chosen = None
+    for sentence in dict.fromkeys(sentences(context)):
+        folded = " ".join(sentence.casefold().split())
+        if len(sentence) > max_chars or any(g in folded for g in golds):
+            continue
+        words = set(_WORD.findall(folded))
+        shared, bridge = len(words & asked), len(words & answer_words)
+        if shared and bridge and (best is None or (-shared, -bridge, len(sentence)) < best):
+            best, chosen = (-shared, -bridge, len(sentence)), sentence
+    return chosen
+
+
 def sft_targets(example: EvalExample, limit: int = 2) -> list[dict[str, Any]]:
     """Gold targets of one example: evidence strings (where given) or the answer-bearing sentences as "span"
-    targets, one per line, and the first gold answer as the "answer" target."""
+    targets, one per line, the bridge sentence (bridge_sentence, multi-hop rows) as a "span" target of its own,
+    and the first gold answer as the "answer" target."""
     evidence = example.extra.get("evidence")
     spans = [e.strip() for e in evidence if isinstance(e, str) and e.strip()][:limit] if isinstance(
         evidence, list) else []
     source = "evidence" if spans else "answer-sentence"
     spans = spans or answer_sentences(example.context, example.answers, example.question, limit)
     rows = [{"task": "span", "target": "\n".join(spans), "source": source}] if spans else []
+    bridge = None if source == "evidence" or not spans else bridge_sentence(
+        example.context, example.answers, example.question)
+    if bridge:
+        rows.append({"task": "span", "target": bridge, "source": "bridge-sentence"})
     rows.append({"task": "answer", "target": example.answers[0].strip(), "source": "gold-answer"})
     return [{"id": example.id, "question": example.question, **row} for row in rows]
 
