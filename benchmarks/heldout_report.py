@@ -5,8 +5,10 @@
 
 For every (folder, method): n, answer F1 and EM, answer R@3/R@5 (a gold answer in the top k chunks of the
 method's fused queries), answer in evidence, evidence characters, memorize / recall / answer seconds, and against
-the baseline method *of the same folder*, per example: R@5 and F1 won / lost. A method that appears in several
-folders (rag) is listed once per folder; its figures should agree (same settings, same examples).
+the baseline method *of the same folder*, per example: R@5 and F1 won / lost, and the two-sided exact sign test's
+p of the R@5 duel. A method that appears in several folders (rag) is listed once per folder; its figures should
+agree (same settings, same examples). `--pool` instead gives one row per method over the rows of every folder
+(the held-out halves of several sets at once): n, R@3, R@5, R@5 won/lost and p.
 Prints one JSON object on stdout and the Markdown table on stderr; --write replaces the section between the
 markers `<!-- heldout:NAME:start -->` and `<!-- heldout:NAME:end -->` of docs/benchmarks.md (appended if absent).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
@@ -48,6 +51,55 @@ def duel(rows: list[dict[str, Any]], method: str, baseline: str) -> dict[str, li
     return result
 
 
+def sign_test_p(won: int, lost: int) -> float:
+    """Two-sided exact sign test of `won` against `lost` paired outcomes (ties dropped): the chance of a split at
+    least this uneven if either side were equally likely to win each one."""
+    n = won + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(won, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def pool(folders: list[Path], baseline: str) -> list[dict[str, Any]]:
+    """Per method label, over the rows of every folder that has it (several held-out sets at once): n, R@3, R@5,
+    and R@5 won/lost against the baseline of each row's own folder, with the sign test's p."""
+    pooled: dict[str, dict[str, Any]] = {}
+    for folder in folders:
+        summary, rows = read_run(folder)
+        for method in summary["methods"]:
+            mine = [r for r in rows if r["method"] == method and r.get("error") is None]
+            entry = pooled.setdefault(method, {"method": method, "sets": [], "rows": [], "r5": [0, 0]})
+            entry["sets"].append(folder.name)
+            entry["rows"] += mine
+            if method != baseline:
+                won, lost = duel(rows, method, baseline)["r5"]
+                entry["r5"] = [entry["r5"][0] + won, entry["r5"][1] + lost]
+    result = []
+    for method, entry in pooled.items():
+        recalls = [r.get("answer_recall") or {} for r in entry["rows"]]
+        share = {k: _share([r.get(k) for r in recalls]) for k in ("3", "5")}
+        result.append({"method": method, "sets": len(entry["sets"]), "n": len(entry["rows"]), "r3": share["3"],
+                       "r5": share["5"], "vs_baseline": None if method == baseline else entry["r5"],
+                       "p": None if method == baseline else sign_test_p(*entry["r5"])})
+    return result
+
+
+def _share(values: list[Any]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return 100 * sum(present) / len(present) if present else None
+
+
+def pooled_markdown(entries: list[dict[str, Any]], baseline: str) -> str:
+    head = ["method", "sets", "n", "R@3 %", "R@5 %", f"R@5 won/lost vs {baseline}", "sign test p"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for e in entries:
+        duel_cell = "–" if e["vs_baseline"] is None else "{}/{}".format(*e["vs_baseline"])
+        lines.append("| " + " | ".join([f"`{e['method']}`", str(e["sets"]), str(e["n"]), _f(e["r3"]), _f(e["r5"]),
+                                        duel_cell, _f(e["p"], 2)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def collect(folders: list[Path], baseline: str) -> list[dict[str, Any]]:
     entries = []
     for folder in folders:
@@ -74,11 +126,13 @@ def _f(value: Any, digits: int = 1) -> str:
 
 def markdown(entries: list[dict[str, Any]], baseline: str) -> str:
     head = ["run", "method", "n", "F1", "EM", "R@3 %", "R@5 %", "answer in evidence %", "evidence chars",
-            "memorize s", "recall s", "answer s", f"R@5 won/lost vs {baseline}", f"F1 won/lost vs {baseline}"]
+            "memorize s", "recall s", "answer s", f"R@5 won/lost vs {baseline}", "sign test p",
+            f"F1 won/lost vs {baseline}"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for e in entries:
-        duel_cells = ["–", "–"] if e["vs_baseline"] is None else [
-            "{}/{}".format(*e["vs_baseline"]["r5"]), "{}/{}".format(*e["vs_baseline"]["f1"])]
+        duel_cells = ["–", "–", "–"] if e["vs_baseline"] is None else [
+            "{}/{}".format(*e["vs_baseline"]["r5"]), _f(sign_test_p(*e["vs_baseline"]["r5"]), 2),
+            "{}/{}".format(*e["vs_baseline"]["f1"])]
         lines.append("| " + " | ".join([
             e["run"], f"`{e['method']}`", str(e["n"]), _f(e["f1"], 2), _f(e["em"], 1), _f(e["r3"]), _f(e["r5"]),
             _f(e["in_evidence"]), _f(e["evidence_chars"], 0), _f(e["memorize_s"]), _f(e["recall_s"]),
@@ -106,9 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default="rag", help="method each folder's methods are compared with")
     parser.add_argument("--section", default="heldout", help="name of the section --write replaces")
     parser.add_argument("--write", nargs="?", type=Path, const=Path("docs/benchmarks.md"), default=None)
+    parser.add_argument("--pool", action="store_true",
+                        help="one row per method over the rows of all folders (several sets), instead of per folder")
     args = parser.parse_args(argv)
-    entries = collect(args.runs, args.baseline)
-    table = markdown(entries, args.baseline)
+    if args.pool:
+        entries = pool(args.runs, args.baseline)
+        table = pooled_markdown(entries, args.baseline)
+    else:
+        entries = collect(args.runs, args.baseline)
+        table = markdown(entries, args.baseline)
     print(json.dumps({"entries": entries}, indent=1))
     print(table, file=sys.stderr)
     if args.write:

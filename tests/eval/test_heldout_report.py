@@ -35,9 +35,30 @@ def test_collect_and_markdown_over_an_eval_folder(tmp_path: Path):
     assert [e["method"] for e in entries] == ["rag", "memorag"]
     assert entries[1]["vs_baseline"] == {"r5": [1, 0], "f1": [1, 0]} and entries[0]["vs_baseline"] is None
     table = heldout_report.markdown(entries, "rag")
-    assert f"| {tmp_path.name} | `memorag` | 2 | 25.00 | 0.0 | 50.0 | 100.0 | 50.0 | 900 | 3.0 | 1.5 | 4.0 | 1/0 | 1/0 |" in table
+    assert f"| {tmp_path.name} | `memorag` | 2 | 25.00 | 0.0 | 50.0 | 100.0 | 50.0 | 900 | 3.0 | 1.5 | 4.0 | 1/0 | 1.00 | 1/0 |" in table
     docs = tmp_path / "bench.md"
     docs.write_text("# B\n\n<!-- heldout:x:start -->\nold\n<!-- heldout:x:end -->\ntail\n", encoding="utf-8")
     heldout_report.write_section(docs, "x", "cmd", table)
     text = docs.read_text(encoding="utf-8")
     assert "old" not in text and "    cmd" in text and text.endswith("<!-- heldout:x:end -->\ntail\n")
+
+
+def test_sign_test_p_is_the_exact_two_sided_binomial_tail():
+    assert heldout_report.sign_test_p(0, 0) == 1.0
+    assert heldout_report.sign_test_p(5, 0) == 2 / 32  # 2 * 0.5**5
+    assert heldout_report.sign_test_p(1, 7) == heldout_report.sign_test_p(7, 1) == 2 * 9 / 256  # (1 + 8) / 2**8
+    assert heldout_report.sign_test_p(3, 3) == 1.0
+
+
+def test_pool_counts_rows_of_every_folder_against_each_folders_own_baseline(tmp_path: Path):
+    for name, rows in {"a": [_row("x", "rag", 0, 0.0), _row("x", "memorag", 0, 1.0)],
+                       "b": [_row("y", "rag", 0, 1.0), _row("y", "memorag", 0, 1.0),
+                             _row("x", "rag", 0, 1.0), _row("x", "memorag", 0, 1.0)]}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "summary.json").write_text(json.dumps({"methods": ["rag", "memorag"]}), encoding="utf-8")
+        (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    rag, memorag = heldout_report.pool([tmp_path / "a", tmp_path / "b"], "rag")
+    assert (rag["n"], rag["r5"], rag["vs_baseline"]) == (3, 100 * 2 / 3, None)
+    assert (memorag["sets"], memorag["n"], memorag["r5"], memorag["vs_baseline"]) == (2, 3, 100.0, [1, 0])
+    assert "| `memorag` | 2 | 3 | – | 100.0 | 1/0 | 1.00 |" in heldout_report.pooled_markdown([rag, memorag], "rag")
