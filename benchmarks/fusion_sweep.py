@@ -1,0 +1,153 @@
+"""How much the question should weigh against the clues: a sweep of the fusion weight, chosen on some held-out
+sets and reported on others.
+
+    .venv/bin/python benchmarks/fusion_sweep.py --choose runs/eval/musique-heldout \
+        --report runs/eval/2wikimqa-heldout runs/eval/hotpotqa-heldout --weights 1,2,4,8
+
+`answer R@k` in `memorag eval` fuses the question and a method's clues (or HyDE's passage) by reciprocal rank,
+each query counting once. Here the question counts `w` times instead (`RetrievalConfig(fusion="rrf",
+question_weight=w)` in the pipeline), for every w of --weights, re-scored from what the eval folders recorded:
+each row's queries (its question and clues, as written in predictions.jsonl) search the row's own store again
+(MiniLM and the saved index only; no memory model runs). For each method, the weight with the best R@5 pooled
+over the --choose folders (ties: the smaller weight) is then reported on the --report folders, so no figure is
+quoted from the rows its weight was chosen on. Prints one JSON object; with --write, a Markdown table replaces
+the section `<!-- fusion:NAME:start -->` ... `<!-- fusion:NAME:end -->` of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+KS = (3, 5)
+DEPTH = 20  # hits per query, as memorag.eval.runner.RECALL_DEPTH
+
+
+def recall_at(per_query: Sequence[Any], chunks: Sequence[Any], answers: Sequence[str], weight: float
+              ) -> dict[int, float]:
+    """{k: 1.0 or 0.0}: a gold answer in the top k chunks when the first query (the question) weighs `weight`."""
+    from memorag.eval.metrics import answer_in_text
+    from memorag.retrieval import fuse_hits
+
+    weights = [weight] + [1.0] * (len(per_query) - 1)
+    return {k: float(any(answer_in_text(answers, p.text) for p in fuse_hits(per_query, chunks, k, weights)))
+            for k in KS}
+
+
+def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, dict[float, list[dict[int, float]]]]:
+    """{method: {weight: [per-row {k: hit}]}} for the rows of `folder` whose method wrote queries besides the
+    question (memorag variants, hyde); rows that failed are skipped."""
+    from memorag.config import RetrievalConfig, config_from_dict
+    from memorag.retrieval import Retriever
+
+    settings = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    config = config_from_dict(RetrievalConfig, settings["retrieval"])
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    result: dict[str, dict[float, list[dict[int, float]]]] = {}
+    opened: dict[str, Any] = {}
+    for row in rows:
+        if row.get("error") or not row.get("clues") or not row.get("store"):
+            continue
+        store = row["store"]["dir"]
+        if store not in opened:
+            opened[store] = Retriever.load(folder / store, embedder, config)
+        retriever = opened[store]
+        per_query = retriever.search([row["question"], *(clue["text"] for clue in row["clues"])], DEPTH)
+        for weight in weights:
+            hits = recall_at(per_query, retriever.chunks, row["answers"], weight)
+            result.setdefault(row["method"], {}).setdefault(weight, []).append(hits)
+    return result
+
+
+def pooled(sweeps: Sequence[dict[str, dict[float, list[dict[int, float]]]]], method: str, weight: float
+           ) -> dict[str, Any]:
+    rows = [hits for one in sweeps for hits in one.get(method, {}).get(weight, [])]
+    return {"n": len(rows), **{f"r{k}": 100 * sum(r[k] for r in rows) / len(rows) if rows else None for k in KS}}
+
+
+def choose_and_report(chosen: Sequence[dict], reported: Sequence[dict], weights: Sequence[float]
+                      ) -> list[dict[str, Any]]:
+    methods = sorted({m for one in [*chosen, *reported] for m in one})
+    table = []
+    for method in methods:
+        on_choose = {w: pooled(chosen, method, w) for w in weights}
+        candidates = [w for w in weights if on_choose[w]["n"]]
+        if not candidates:
+            continue
+        best = max(candidates, key=lambda w: (on_choose[w]["r5"], -w))
+        table.append({"method": method, "chosen_weight": best,
+                      "choose": {str(w): on_choose[w] for w in weights},
+                      "report": {str(w): pooled(reported, method, w) for w in weights}})
+    return table
+
+
+def markdown(table: Sequence[dict[str, Any]], weights: Sequence[float]) -> str:
+    head = ["method", "weight chosen", "n chosen on", "n reported on",
+            *(f"R@5 % w={_w(w)}" for w in weights), "R@5 % at the chosen weight"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for entry in table:
+        report = entry["report"]
+        n_choose = entry["choose"][str(entry["chosen_weight"])]["n"]
+        cells = [_pct(report[str(w)]["r5"]) for w in weights]
+        lines.append("| " + " | ".join([f"`{entry['method']}`", _w(entry["chosen_weight"]), str(n_choose),
+                                        str(report[str(weights[0])]["n"]), *cells,
+                                        _pct(report[str(entry["chosen_weight"])]["r5"])]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _w(weight: float) -> str:
+    return f"{weight:g}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def write_section(path: Path, section: str, command: str, table: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    start, end = f"<!-- fusion:{section}:start -->", f"<!-- fusion:{section}:end -->"
+    body = f"{start}\nTable written on {time.strftime('%Y-%m-%d')} by:\n\n    {command}\n\n{table}{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + body + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--choose", nargs="+", type=Path, required=True, help="eval folders the weight is chosen on")
+    parser.add_argument("--report", nargs="+", type=Path, required=True, help="eval folders it is reported on")
+    parser.add_argument("--weights", default="1,2,4,8", help="question weights to try, comma-separated")
+    parser.add_argument("--section", default="fusion", help="name of the section --write replaces")
+    parser.add_argument("--write", nargs="?", type=Path, const=Path("docs/benchmarks.md"), default=None)
+    args = parser.parse_args(argv)
+    weights = [float(w) for w in args.weights.split(",")]
+    if set(args.choose) & set(args.report):
+        parser.error("a folder cannot be both chosen on and reported on")
+    from memorag.config import RetrievalConfig
+    from memorag.retrieval import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(RetrievalConfig().embedder)
+    chosen = [sweep(folder, weights, embedder) for folder in args.choose]
+    reported = [sweep(folder, weights, embedder) for folder in args.report]
+    table = choose_and_report(chosen, reported, weights)
+    text = markdown(table, weights)
+    print(json.dumps({"weights": weights, "choose": [str(f) for f in args.choose],
+                      "report": [str(f) for f in args.report], "methods": table}, indent=1))
+    print(text, file=sys.stderr)
+    if args.write:
+        command = "python benchmarks/fusion_sweep.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+        write_section(args.write, args.section, command, text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
