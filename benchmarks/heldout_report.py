@@ -6,7 +6,7 @@
 For every (folder, method): n, answer F1 and EM, answer R@3/R@5 (a gold answer in the top k chunks of the
 method's fused queries), answer in evidence, evidence characters, memorize / recall / answer seconds, and against
 the baseline method *of the same folder*, per example: R@5 and F1 won / lost, and the two-sided exact sign test's
-p of the R@5 duel. A method that appears in several folders (rag) is listed once per folder; its figures should
+p of the R@5 duel; under the table, how many examples have a gold answer in any chunk (the R@k ceiling). A method that appears in several folders (rag) is listed once per folder; its figures should
 agree (same settings, same examples). `--pool` instead gives one row per method over the rows of every folder
 (the held-out halves of several sets at once): n, R@3, R@5, R@5 won/lost and p.
 Prints one JSON object on stdout and the Markdown table on stderr; --write replaces the section between the
@@ -100,6 +100,20 @@ def pooled_markdown(entries: list[dict[str, Any]], baseline: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ceiling(folder: Path, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """(examples whose gold answer occurs in some chunk of their store, examples): the most any R@k can reach."""
+    from memorag.eval.metrics import answer_in_text
+
+    found: dict[str, bool] = {}
+    for row in rows:
+        store = (row.get("store") or {}).get("dir")
+        if row["id"] in found or not store or not (folder / store / "chunks.json").is_file():
+            continue
+        chunks = json.loads((folder / store / "chunks.json").read_text(encoding="utf-8"))
+        found[row["id"]] = any(answer_in_text(row["answers"], chunk["text"]) for chunk in chunks)
+    return sum(found.values()), len(found)
+
+
 def collect(folders: list[Path], baseline: str) -> list[dict[str, Any]]:
     entries = []
     for folder in folders:
@@ -115,6 +129,7 @@ def collect(folders: list[Path], baseline: str) -> list[dict[str, Any]]:
                 "in_evidence": cell["answer_in_evidence"], "evidence_chars": cell["evidence_chars"],
                 "memorize_s": cell["memorize_s"], "recall_s": cell["stages"].get("recall"),
                 "answer_s": cell["answer_s"], "peak_rss_mb": summary.get("peak_rss_mb"),
+                "ceiling": ceiling(folder, rows),
                 "vs_baseline": None if method == baseline else duel(rows, method, baseline),
             })
     return entries
@@ -137,6 +152,10 @@ def markdown(entries: list[dict[str, Any]], baseline: str) -> str:
             e["run"], f"`{e['method']}`", str(e["n"]), _f(e["f1"], 2), _f(e["em"], 1), _f(e["r3"]), _f(e["r5"]),
             _f(e["in_evidence"]), _f(e["evidence_chars"], 0), _f(e["memorize_s"]), _f(e["recall_s"]),
             _f(e["answer_s"]), *duel_cells]) + " |")
+    ceilings = {e["run"]: e["ceiling"] for e in entries if e.get("ceiling") and e["ceiling"][1]}
+    if ceilings:
+        lines.append("\nA gold answer occurs in some chunk (the R@k ceiling): " + ", ".join(
+            f"{run} {found} of {total} ({100 * found / total:.1f} %)" for run, (found, total) in ceilings.items()) + ".")
     peaks = sorted({(e["run"], e["peak_rss_mb"]) for e in entries if e["peak_rss_mb"] is not None})
     if peaks:
         lines.append("\nPeak RSS of each eval process: " + ", ".join(f"{run} {mb:.0f} MB" for run, mb in peaks) + ".")

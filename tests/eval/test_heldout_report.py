@@ -62,3 +62,14 @@ def test_pool_counts_rows_of_every_folder_against_each_folders_own_baseline(tmp_
     assert (rag["n"], rag["r5"], rag["vs_baseline"]) == (3, 100 * 2 / 3, None)
     assert (memorag["sets"], memorag["n"], memorag["r5"], memorag["vs_baseline"]) == (2, 3, 100.0, [1, 0])
     assert "| `memorag` | 2 | 3 | – | 100.0 | 1/0 | 1.00 |" in heldout_report.pooled_markdown([rag, memorag], "rag")
+
+
+def test_the_ceiling_counts_examples_whose_answer_is_in_some_chunk(tmp_path: Path):
+    store = tmp_path / "stores" / "s1"
+    store.mkdir(parents=True)
+    (store / "chunks.json").write_text(json.dumps([{"text": "The code is 42."}, {"text": "Nothing."}]))
+    rows = [{"id": "a", "answers": ["42"], "store": {"dir": "stores/s1"}},
+            {"id": "a", "answers": ["42"], "store": {"dir": "stores/s1"}},  # one example, counted once
+            {"id": "b", "answers": ["77"], "store": {"dir": "stores/s1"}},
+            {"id": "c", "answers": ["77"], "store": None}]  # a failed row: no store to look in
+    assert heldout_report.ceiling(tmp_path, rows) == (1, 2)
