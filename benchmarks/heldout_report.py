@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/heldout_report.py runs/eval/musique-heldout runs/eval/musique-heldout-trained \
         --baseline rag --section musique-heldout --write
 
-For every (folder, method): n, answer F1 and EM, answer R@3/R@5 (a gold answer in the top k chunks of the
-method's fused queries), answer in evidence, evidence characters, memorize / recall / answer seconds, and against
-the baseline method *of the same folder*, per example: R@5 and F1 won / lost, and the two-sided exact sign test's
-p of the R@5 duel; under the table, how many examples have a gold answer in any chunk (the R@k ceiling). A method that appears in several folders (rag) is listed once per folder; its figures should
-agree (same settings, same examples). `--pool` instead gives one row per method over the rows of every folder
+For every (folder, method): n, answer F1 and EM, answer R@3/R@5 (an answer-bearing chunk in the top k chunks of
+the method's fused queries), answer in evidence, evidence characters, memorize / recall / answer seconds, and
+against the baseline method *of the same folder*, per example: R@5 and F1 won / lost, and the two-sided exact
+sign test's p of the R@5 duel; under the table, how many examples have an answer-bearing chunk (the R@k
+ceiling). A method that appears in several folders (rag) is listed once per folder; its figures should agree
+(same settings, same examples). `--pool` instead gives one row per method over the rows of every folder
 (the held-out halves of several sets at once): n, R@3, R@5, R@5 won/lost and p.
 Prints one JSON object on stdout and the Markdown table on stderr; --write replaces the section between the
 markers `<!-- heldout:NAME:start -->` and `<!-- heldout:NAME:end -->` of docs/benchmarks.md (appended if absent).
@@ -101,8 +102,8 @@ def pooled_markdown(entries: list[dict[str, Any]], baseline: str) -> str:
 
 
 def ceiling(folder: Path, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """(examples whose gold answer occurs in some chunk of their store, examples): the most any R@k can reach."""
-    from memorag.eval.metrics import answer_in_text
+    """(examples with an answer-bearing chunk in their store, examples): the most any R@k can reach."""
+    from memorag.eval.metrics import answer_bearing
 
     found: dict[str, bool] = {}
     for row in rows:
@@ -110,7 +111,7 @@ def ceiling(folder: Path, rows: list[dict[str, Any]]) -> tuple[int, int]:
         if row["id"] in found or not store or not (folder / store / "chunks.json").is_file():
             continue
         chunks = json.loads((folder / store / "chunks.json").read_text(encoding="utf-8"))
-        found[row["id"]] = any(answer_in_text(row["answers"], chunk["text"]) for chunk in chunks)
+        found[row["id"]] = bool(answer_bearing([chunk["text"] for chunk in chunks], row["answers"]))
     return sum(found.values()), len(found)
 
 
@@ -154,7 +155,7 @@ def markdown(entries: list[dict[str, Any]], baseline: str) -> str:
             _f(e["answer_s"]), *duel_cells]) + " |")
     ceilings = {e["run"]: e["ceiling"] for e in entries if e.get("ceiling") and e["ceiling"][1]}
     if ceilings:
-        lines.append("\nA gold answer occurs in some chunk (the R@k ceiling): " + ", ".join(
+        lines.append("\nExamples with an answer-bearing chunk (the R@k ceiling): " + ", ".join(
             f"{run} {found} of {total} ({100 * found / total:.1f} %)" for run, (found, total) in ceilings.items()) + ".")
     peaks = sorted({(e["run"], e["peak_rss_mb"]) for e in entries if e["peak_rss_mb"] is not None})
     if peaks:

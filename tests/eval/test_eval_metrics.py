@@ -7,6 +7,7 @@ import pytest
 from memorag.eval.metrics import (
     METRICS,
     UnknownTaskError,
+    answer_bearing,
     answer_in_text,
     best_over_answers,
     evidence_recall,
@@ -160,3 +161,25 @@ def test_answer_in_text() -> None:
     assert answer_in_text(["London", "Paris"], "The capital is\nPARIS.")
     assert not answer_in_text(["London"], "The capital is Paris.")
     assert not answer_in_text(["", " "], "anything")  # blank answers never match
+
+
+CHUNKS = [
+    "We train a linear SVM on the tweets.",
+    "Our models are a BiLSTM and a CNN, compared against a linear SVM baseline.",
+    "The dataset holds 32 trustworthy accounts.",
+]
+
+
+def test_answer_bearing_chunks_hold_the_answer_verbatim_where_one_does():
+    assert answer_bearing(CHUNKS, ["linear SVM"]) == {0, 1}  # every verbatim holder, overlap not consulted
+    assert answer_bearing(CHUNKS, ["32 trustworthy accounts", "nowhere"]) == {2}
+
+
+def test_abstractive_answers_bear_on_the_chunk_covering_most_of_their_content_words():
+    # content words: linear, svm, bilstm, cnn -> chunk 1 covers 4 of 4, chunk 0 two of 4
+    assert answer_bearing(CHUNKS, ["linear SVM, bidirectional LSTM (BiLSTM) and a CNN"]) == {1}
+    assert answer_bearing(CHUNKS, ["a Naive Bayes model with attention"]) == set()  # under half of its words
+    assert answer_bearing(CHUNKS, ["Yes"]) == set()  # one word: only a verbatim match could count
+    assert answer_bearing(CHUNKS, ["SVM tweets"]) == {0}
+    assert answer_bearing(CHUNKS, ["SVM forests"]) == set()  # half of a two-word answer is not enough
+    assert answer_bearing(CHUNKS, ["SVM forests"], min_share=0.4) == {0, 1}  # ties at the best share all count

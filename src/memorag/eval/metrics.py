@@ -179,3 +179,32 @@ def answer_in_text(answers: Iterable[str], text: str) -> bool:
     """Whether any non-blank answer occurs in `text` (case-insensitively, white space collapsed)."""
     haystack = _searchable(text)
     return any(_searchable(answer) in haystack for answer in answers if answer.strip())
+
+
+# Words that carry no content: an abstractive answer's overlap with a chunk counts the others.
+_FUNCTION_WORDS = frozenset(
+    ["of", "in", "on", "at", "to", "for", "from", "by", "with", "as", "and", "or", "but", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "which", "who", "whom", "whose", "what", "when", "where", "how", "why", "he", "she", "they", "we", "you", "i", "his", "her", "their", "our", "your", "there", "not", "no", "yes", "do", "does", "did", "can", "could", "will", "would", "should", "may", "might", "has", "have", "had", "than", "then", "so", "if", "also", "into", "about", "such"]
+)
+MIN_OVERLAP_WORDS = 2  # an answer needs this many content words before overlap (not a verbatim match) can count
+
+
+def content_words(text: str) -> set[str]:
+    return {word for word in normalize_answer(text).split() if word not in _FUNCTION_WORDS}
+
+
+def answer_bearing(texts: Sequence[str], answers: Iterable[str], min_share: float = 0.5) -> set[int]:
+    """Indices of the texts (chunks) that bear a gold answer: every one that holds an answer verbatim
+    (`answer_in_text`); where none does (abstractive answers: L-Eval, Qasper), the ones that cover the largest
+    share, more than `min_share`, of an answer's content words (answers of MIN_OVERLAP_WORDS or more such words;
+    so a two-word answer needs both). Empty when no chunk bears one: such an example is outside what any
+    retrieval can reach."""
+    answers = [answer for answer in answers if answer.strip()]
+    verbatim = {i for i, text in enumerate(texts) if answer_in_text(answers, text)}
+    if verbatim:
+        return verbatim
+    wanted = [words for words in map(content_words, answers) if len(words) >= MIN_OVERLAP_WORDS]
+    if not wanted:
+        return set()
+    shares = [max(len(words & content_words(text)) / len(words) for words in wanted) for text in texts]
+    best = max(shares, default=0.0)
+    return {i for i, share in enumerate(shares) if share == best} if best > min_share else set()

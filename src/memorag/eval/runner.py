@@ -30,7 +30,13 @@ from memorag.eval.datasets import (
     read_longbench_jsonl,
 )
 from memorag.eval.methods import CONTROLS, MethodSpec, control_order, run_method
-from memorag.eval.metrics import answer_in_text, best_over_answers, evidence_recall, metric_for_task
+from memorag.eval.metrics import (
+    answer_bearing,
+    answer_in_text,
+    best_over_answers,
+    evidence_recall,
+    metric_for_task,
+)
 from memorag.eval.report import RECALL_KS, build_summary, markdown_table, peak_rss_mb
 from memorag.types import Answer, Document
 
@@ -286,20 +292,19 @@ def evidence_scores(
 
 def answer_recall(retriever: Any, example: EvalExample, answer: Answer, control: str | None = None
                   ) -> dict[str, float]:
-    """{"3": 1.0 or 0.0, "5": ...}: whether a gold answer is in the top k chunks of the method's queries (the
-    question, then its clues or HyDE passage) fused by reciprocal rank, each query counting once. One budget of k
-    chunks for every method, whatever evidence it read. A control ranks the chunks in its own order."""
+    """{"3": 1.0 or 0.0, "5": ...}: whether an answer-bearing chunk (metrics.answer_bearing: one holding a gold
+    answer, or for abstractive answers the one covering most of it) is in the top k chunks of the method's queries
+    (the question, then its clues or HyDE passage) fused by reciprocal rank, each query counting once. One budget
+    of k chunks for every method, whatever evidence it read. A control ranks the chunks in its own order."""
     from memorag.retrieval import fuse_hits
 
+    bearing = answer_bearing([chunk.text for chunk in retriever.chunks], example.answers)
     if control is not None:
         order = control_order(control, len(retriever.chunks), example.id)
-        return {str(k): float(any(answer_in_text(example.answers, retriever.chunks[i].text) for i in order[:k]))
-                for k in RECALL_KS}
+        return {str(k): float(any(i in bearing for i in order[:k])) for k in RECALL_KS}
     per_query = retriever.search([example.question, *(clue.text for clue in answer.clues)], RECALL_DEPTH)
     return {
-        str(k): float(
-            any(answer_in_text(example.answers, p.text) for p in fuse_hits(per_query, retriever.chunks, k))
-        )
+        str(k): float(any(p.chunk.chunk_id in bearing for p in fuse_hits(per_query, retriever.chunks, k)))
         for k in RECALL_KS
     }
 
