@@ -29,14 +29,14 @@ KS = (3, 5)
 DEPTH = 20  # hits per query, as memorag.eval.runner.RECALL_DEPTH
 
 
-def recall_at(per_query: Sequence[Any], chunks: Sequence[Any], answers: Sequence[str], weight: float
+def recall_at(per_query: Sequence[Any], chunks: Sequence[Any], bearing: set[int], weight: float
               ) -> dict[int, float]:
-    """{k: 1.0 or 0.0}: a gold answer in the top k chunks when the first query (the question) weighs `weight`."""
-    from memorag.eval.metrics import answer_in_text
+    """{k: 1.0 or 0.0}: an answer-bearing chunk (ids in `bearing`, memorag.eval.metrics.answer_bearing) in the
+    top k chunks when the first query (the question) weighs `weight`."""
     from memorag.retrieval import fuse_hits
 
     weights = [weight] + [1.0] * (len(per_query) - 1)
-    return {k: float(any(answer_in_text(answers, p.text) for p in fuse_hits(per_query, chunks, k, weights)))
+    return {k: float(any(p.chunk.chunk_id in bearing for p in fuse_hits(per_query, chunks, k, weights)))
             for k in KS}
 
 
@@ -44,6 +44,7 @@ def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, di
     """{method: {weight: [per-row {k: hit}]}} for the rows of `folder` whose method wrote queries besides the
     question (memorag variants, hyde); rows that failed are skipped."""
     from memorag.config import RetrievalConfig, config_from_dict
+    from memorag.eval.metrics import answer_bearing
     from memorag.retrieval import Retriever
 
     settings = json.loads((folder / "run.json").read_text(encoding="utf-8"))
@@ -60,8 +61,9 @@ def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, di
             opened[store] = Retriever.load(folder / store, embedder, config)
         retriever = opened[store]
         per_query = retriever.search([row["question"], *(clue["text"] for clue in row["clues"])], DEPTH)
+        bearing = answer_bearing([chunk.text for chunk in retriever.chunks], row["answers"])
         for weight in weights:
-            hits = recall_at(per_query, retriever.chunks, row["answers"], weight)
+            hits = recall_at(per_query, retriever.chunks, bearing, weight)
             result.setdefault(row["method"], {}).setdefault(weight, []).append(hits)
     return result
 
