@@ -20,7 +20,6 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -112,17 +111,6 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
-def write_section(path: Path, section: str, command: str, table: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, end = f"<!-- fusion:{section}:start -->", f"<!-- fusion:{section}:end -->"
-    body = f"{start}\nTable written on {time.strftime('%Y-%m-%d')} by:\n\n    {command}\n\n{table}{end}"
-    if start in text and end in text:
-        text = text[: text.index(start)] + body + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + body + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--choose", nargs="+", type=Path, required=True, help="eval folders the weight is chosen on")
@@ -147,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text, file=sys.stderr)
     if args.write:
         command = "python benchmarks/fusion_sweep.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-        write_section(args.write, args.section, command, text)
+        from heldout_report import write_section  # benchmarks/ is on sys.path when this script runs
+
+        write_section(args.write, args.section, command, text, kind="fusion")
     return 0
 
 

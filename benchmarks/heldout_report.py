@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MARKERS = "<!-- heldout:{section}:start -->", "<!-- heldout:{section}:end -->"
+MARKERS = "<!-- {kind}:{section}:start -->", "<!-- {kind}:{section}:end -->"
 
 
 def read_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -163,9 +163,11 @@ def markdown(entries: list[dict[str, Any]], baseline: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str, command: str, table: str) -> None:
+def write_section(path: Path, section: str, command: str, table: str, kind: str = "heldout") -> None:
+    """Replace the text between `<!-- KIND:SECTION:start -->` and `<!-- KIND:SECTION:end -->` in `path` with the
+    command and the table (appended when the markers are absent)."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, end = (marker.format(section=section) for marker in MARKERS)
+    start, end = (marker.format(kind=kind, section=section) for marker in MARKERS)
     body = f"{start}\nTable written on {time.strftime('%Y-%m-%d')} by:\n\n    {command}\n\n{table}{end}"
     if start in text and end in text:
         text = text[: text.index(start)] + body + text[text.index(end) + len(end):]

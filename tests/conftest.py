@@ -1,7 +1,14 @@
-"""Shared fixtures: a tiny random-weight Llama and a character tokenizer for unit tests (no weights needed)."""
+"""Shared fixtures: a tiny random-weight Llama and a character tokenizer for unit tests (no weights needed), and a
+hashing embedder that chunks with the real MiniLM tokenizer (no weights)."""
 
 from __future__ import annotations
 
+import re
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import pytest
 
 
@@ -37,3 +44,37 @@ def tiny_llama():
         num_key_value_heads=2, max_position_embeddings=512, attn_implementation="sdpa",
     )
     return LlamaForCausalLM(config).eval(), CharTokenizer()
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer() -> Any:
+    from transformers import AutoTokenizer
+
+    from memorag.models import resolve
+
+    return AutoTokenizer.from_pretrained(resolve("minilm").path)
+
+
+class HashingEmbedder:
+    """Bag of lower-cased words hashed into `dimension` buckets; records every text it embeds."""
+
+    model_id = "hashing-fake"
+    max_tokens = 256
+
+    def __init__(self, tokenizer: Any, dimension: int = 64) -> None:
+        self.tokenizer = tokenizer
+        self.dimension = dimension
+        self.seen: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.seen += texts
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                vectors[row, zlib.crc32(word.encode()) % self.dimension] += 1.0
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+@pytest.fixture
+def hashing_embedder(minilm_tokenizer: Any) -> HashingEmbedder:
+    return HashingEmbedder(minilm_tokenizer)

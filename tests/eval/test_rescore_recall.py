@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-import zlib
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import rescore_recall
 
 from memorag.config import RetrievalConfig, config_to_dict
-from memorag.models import resolve
 from memorag.retrieval import Retriever
 from memorag.types import Document
-
-
-class WordEmbedder:
-    model_id, max_tokens, dimension = "words-fake", 256, 128
-
-    def __init__(self) -> None:
-        from transformers import AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(resolve("minilm").path)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                vectors[row, zlib.crc32(word.encode()) % self.dimension] += 1.0
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def _row(method: str, clues: list[str], stale: float) -> dict[str, Any]:
@@ -46,9 +24,11 @@ def _row(method: str, clues: list[str], stale: float) -> dict[str, Any]:
             "store": {"dir": "stores/s"}, "timings": {}, "wall_s": 0.0, "evidence_chars": 0}
 
 
-def test_rows_are_rescored_by_the_current_rule_and_the_summary_keeps_the_runs_settings(tmp_path: Path):
+def test_rows_are_rescored_by_the_current_rule_and_the_summary_keeps_the_runs_settings(
+    tmp_path: Path, hashing_embedder: Any
+):
     config = RetrievalConfig(chunk_tokens=16, chunk_overlap=0)
-    embedder = WordEmbedder()
+    embedder = hashing_embedder
     filler = " ".join(f"Section {n} describes the weather on day {n}." for n in range(12))
     text = filler + " Our models are a BiLSTM and a CNN, tested against an SVM baseline. " + filler
     retriever = Retriever(embedder, config)
