@@ -179,7 +179,7 @@ def recall(store: Path, question: str, kinds: tuple[str, ...], strategy: str, as
     from dataclasses import asdict
 
     rag = _open(store, None)
-    clues = rag.recall(question, strategy, kinds or ("span", "question", "answer"))
+    clues = rag.recall(question, strategy, kinds or None)  # none given: all three (RecallConfig.clue_kinds)
     data = {"question": question, "recall": strategy, "clues": [asdict(c) for c in clues]}
     _emit(data, as_json, "\n".join(f"[{c.strategy}/{c.kind}] {c.text}" for c in clues) or "(no clues)")
 

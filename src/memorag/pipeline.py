@@ -20,7 +20,7 @@ from memorag import __version__
 from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig, config_from_dict, config_to_dict
 from memorag.errors import NotMemorizedError
 from memorag.inputs import Input, to_documents
-from memorag.memory.base import CLUE_KINDS, Memory
+from memorag.memory.base import Memory
 from memorag.memory.registry import load_memory, make_memory
 from memorag.models import model_fingerprint
 from memorag.recall.base import RecallConfig
@@ -197,12 +197,12 @@ class MemoRAG:
             raise NotMemorizedError("nothing is memorized: call memorize(...) first, or MemoRAG.load(store)")
 
     def ask(
-        self, question: str, mode: str = "memorag", top_k: int | None = None, clue_kinds: Sequence[str] = CLUE_KINDS,
-        max_new_tokens: int | None = None, recall: str | None = None,
+        self, question: str, mode: str = "memorag", top_k: int | None = None,
+        clue_kinds: Sequence[str] | None = None, max_new_tokens: int | None = None, recall: str | None = None,
     ) -> Answer:
         """Answer `question`. In memorag mode `recall` picks the strategy that writes the clues (memorag.recall):
-        "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention" or "multihop"; None:
-        `RecallConfig.strategy` of the pipeline. `max_new_tokens` None: GenerationConfig's; 0: retrieve only, the
+        "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention" or "multihop"; None (and
+        `clue_kinds` None): the pipeline's `RecallConfig.strategy` (`.clue_kinds`). `max_new_tokens` None: GenerationConfig's; 0: retrieve only, the
         answer is "" and the generator never runs (clues and evidence as usual)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -244,14 +244,15 @@ class MemoRAG:
         return Answer(question, text, mode, tuple(clues), tuple(evidence), timings)
 
     def recall(
-        self, question: str, strategy: str | None = None, clue_kinds: Sequence[str] = CLUE_KINDS
+        self, question: str, strategy: str | None = None, clue_kinds: Sequence[str] | None = None
     ) -> list[Clue]:
         """The clues one recall strategy (None: `RecallConfig.strategy`) writes for `question` (no retrieval, no
         answer), with the pipeline's RecallConfig settings."""
         self._require_memory()
         strategy = strategy or self.recall_config.strategy
         if strategy == "generate":
-            return [clue for clue in self.memory.clues(question, clue_kinds) if clue.text.strip()]
+            kinds = self.recall_config.clue_kinds if clue_kinds is None else clue_kinds
+            return [clue for clue in self.memory.clues(question, kinds) if clue.text.strip()]
         from memorag.recall import recall_clues
 
         return recall_clues(strategy, question, self.memory, self.documents, self.retriever, self.recall_config)

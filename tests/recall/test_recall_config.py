@@ -31,3 +31,19 @@ def test_the_configured_strategy_and_settings_reach_the_strategy(monkeypatch: py
     assert [c.strategy for c in rag.recall("Who?")] == ["copy"]
     assert rag.recall("Who?", "attention")[0].strategy == "attention"  # an explicit strategy wins
     assert [(s, q, c.spans) for s, q, c in calls] == [("copy", "Who?", 2), ("attention", "Who?", 2)]
+
+
+def test_generate_clues_use_the_configured_kinds_unless_told_otherwise():
+    class Memory:
+        def __init__(self) -> None:
+            self.asked: list[tuple[str, ...]] = []
+
+        def clues(self, question: str, kinds: Any) -> list[Clue]:
+            self.asked.append(tuple(kinds))
+            return [Clue("a clue", kinds[0])]
+
+    rag = MemoRAG(recall=RecallConfig(clue_kinds=("question",)))
+    rag.documents, rag._memory = [Document("d", "text")], Memory()
+    rag.recall("Who?")
+    rag.recall("Who?", clue_kinds=("span", "answer"))
+    assert rag._memory.asked == [("question",), ("span", "answer")]
