@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/heldout_report.py runs/eval/musique-heldout runs/eval/musique-heldout-trained \
         --baseline rag --section musique-heldout --write
 
-For every (folder, method): n, answer F1 and EM, answer R@3/R@5 (an answer-bearing chunk in the top k chunks of
+For every (folder, method): n (and how many rows failed: their R@k is left out of the means, their F1 counts 0),
+answer F1 and EM, answer R@3/R@5 (an answer-bearing chunk in the top k chunks of
 the method's fused queries), answer in evidence, evidence characters, memorize / recall / answer seconds, and
 against the baseline method *of the same folder*, per example: R@5 and F1 won / lost, and the two-sided exact
 sign test's p of the R@5 duel; under the table, how many examples have an answer-bearing chunk (the R@k
@@ -150,7 +151,7 @@ def markdown(entries: list[dict[str, Any]], baseline: str) -> str:
             "{}/{}".format(*e["vs_baseline"]["r5"]), _f(sign_test_p(*e["vs_baseline"]["r5"]), 2),
             "{}/{}".format(*e["vs_baseline"]["f1"])]
         lines.append("| " + " | ".join([
-            e["run"], f"`{e['method']}`", str(e["n"]), _f(e["f1"], 2), _f(e["em"], 1), _f(e["r3"]), _f(e["r5"]),
+            e["run"], f"`{e['method']}`", f"{e['n']} ({e['errors']} failed)" if e.get("errors") else str(e["n"]), _f(e["f1"], 2), _f(e["em"], 1), _f(e["r3"]), _f(e["r5"]),
             _f(e["in_evidence"]), _f(e["evidence_chars"], 0), _f(e["memorize_s"]), _f(e["recall_s"]),
             _f(e["answer_s"]), *duel_cells]) + " |")
     ceilings = {e["run"]: e["ceiling"] for e in entries if e.get("ceiling") and e["ceiling"][1]}

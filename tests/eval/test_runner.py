@@ -426,3 +426,9 @@ def test_a_retrieval_only_run_asks_for_no_answer_and_scores_none(tmp_path: Path)
         run_eval(EXAMPLES[:2], METHODS, _settings(tmp_path), FakeStores())
     run_eval(EXAMPLES[:1], METHODS, _settings(tmp_path / "answered"), FakeStores())
     assert "answers" not in json.loads((tmp_path / "answered" / "run.json").read_text())  # as before the option
+
+
+def test_a_failed_row_of_a_retrieval_only_run_has_no_score_either(tmp_path: Path):
+    run_eval(EXAMPLES[:1], METHODS, _settings(tmp_path, answers=False), FakeStores(fail_kinds=("kv",)))
+    failed = [row for row in _lines(tmp_path) if row["error"]]
+    assert len(failed) == 1 and failed[0]["score"] is None and "beta 16" in failed[0]["error"]

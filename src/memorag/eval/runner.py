@@ -348,8 +348,11 @@ def prediction_row(
     }
 
 
-def error_row(example: EvalExample, spec: MethodSpec, metric: str, error: Exception) -> dict[str, Any]:
-    """A failed prediction scores 0 and says why; delete its line from predictions.jsonl to retry it."""
+def error_row(
+    example: EvalExample, spec: MethodSpec, metric: str, error: Exception, scored: bool = True
+) -> dict[str, Any]:
+    """A failed prediction scores 0 (None in a retrieval-only run) and says why; delete its line from
+    predictions.jsonl to retry it."""
     return {
         "id": example.id,
         "task": example.task,
@@ -358,7 +361,7 @@ def error_row(example: EvalExample, spec: MethodSpec, metric: str, error: Except
         "prediction": "",
         "answers": list(example.answers),
         "metric": metric,
-        "score": 0.0,
+        "score": 0.0 if scored else None,
         "exact_match": None,
         "answer_in_evidence": None,
         "evidence_recall": None,
@@ -391,7 +394,7 @@ def evaluate(
         control = spec.name if spec.name in CONTROLS else None
         recall = None if summary or spec.name == "full" else answer_recall(rag.retriever, example, answer, control)
     except (MemoRAGError, ValueError) as error:
-        return error_row(example, spec, metric, error)
+        return error_row(example, spec, metric, error, scored=settings.answers)
     return prediction_row(example, spec, metric, answer, wall_s, store, recall, scored=settings.answers)
 
 
