@@ -24,22 +24,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-KS = (3, 5)
-DEPTH = 20  # hits per query, as memorag.eval.runner.RECALL_DEPTH
+from memorag.eval.report import RECALL_KS as KS
+from memorag.eval.runner import RECALL_DEPTH as DEPTH  # hits per query, as the eval's R@k
 
 
 def recall_at(per_query: Sequence[Any], chunks: Sequence[Any], bearing: set[int], weight: float
-              ) -> dict[int, float]:
-    """{k: 1.0 or 0.0}: an answer-bearing chunk (ids in `bearing`, memorag.eval.metrics.answer_bearing) in the
-    top k chunks when the first query (the question) weighs `weight`."""
-    from memorag.retrieval import fuse_hits
+              ) -> dict[str, float]:
+    """{"3": 1.0 or 0.0, "5": ...}: an answer-bearing chunk (ids in `bearing`, memorag.eval.metrics.answer_bearing)
+    in the top k chunks when the first query (the question) weighs `weight`: the eval's own fused recall."""
+    from memorag.eval.runner import fused_recall
 
-    weights = [weight] + [1.0] * (len(per_query) - 1)
-    return {k: float(any(p.chunk.chunk_id in bearing for p in fuse_hits(per_query, chunks, k, weights)))
-            for k in KS}
+    return fused_recall(per_query, chunks, bearing, [weight] + [1.0] * (len(per_query) - 1))
 
 
-def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, dict[float, list[dict[int, float]]]]:
+def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, dict[float, list[dict[str, float]]]]:
     """{method: {weight: [per-row {k: hit}]}} for the rows of `folder` whose method wrote queries besides the
     question (memorag variants, hyde); rows that failed are skipped."""
     from memorag.config import RetrievalConfig, config_from_dict
@@ -50,7 +48,7 @@ def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, di
     config = config_from_dict(RetrievalConfig, settings["retrieval"])
     rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
             if line.strip()]
-    result: dict[str, dict[float, list[dict[int, float]]]] = {}
+    result: dict[str, dict[float, list[dict[str, float]]]] = {}
     opened: dict[str, Any] = {}
     for row in rows:
         if row.get("error") or not row.get("clues") or not row.get("store"):
@@ -67,10 +65,10 @@ def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, di
     return result
 
 
-def pooled(sweeps: Sequence[dict[str, dict[float, list[dict[int, float]]]]], method: str, weight: float
+def pooled(sweeps: Sequence[dict[str, dict[float, list[dict[str, float]]]]], method: str, weight: float
            ) -> dict[str, Any]:
     rows = [hits for one in sweeps for hits in one.get(method, {}).get(weight, [])]
-    return {"n": len(rows), **{f"r{k}": 100 * sum(r[k] for r in rows) / len(rows) if rows else None for k in KS}}
+    return {"n": len(rows), **{f"r{k}": 100 * sum(r[str(k)] for r in rows) / len(rows) if rows else None for k in KS}}
 
 
 def choose_and_report(chosen: Sequence[dict], reported: Sequence[dict], weights: Sequence[float]

@@ -1,8 +1,9 @@
 """Click options shared by `memorag` (cli.py), `memorag eval` and `memorag train`: one spelling, default and help.
 
 `generation_config` turns the generator options into a GenerationConfig; it reads the API key from the environment
-variable --api-key-env names, the only place the CLI reads the environment. Each constant is a click option decorator (click builds a fresh Option each time one is applied), so commands list
-them in the order they want; `options(...)` applies several at once, first on top of `--help`.
+variable --api-key-env names, the only place the CLI reads the environment. Each constant is a click option
+decorator (click builds a fresh Option each time one is applied), so commands list them in the order they want;
+`options(...)` applies several at once, first on top of `--help`.
 """
 
 from __future__ import annotations

@@ -202,8 +202,9 @@ class MemoRAG:
     ) -> Answer:
         """Answer `question`. In memorag mode `recall` picks the strategy that writes the clues (memorag.recall):
         "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention" or "multihop"; None (and
-        `clue_kinds` None): the pipeline's `RecallConfig.strategy` (`.clue_kinds`). `max_new_tokens` None: GenerationConfig's; 0: retrieve only, the
-        answer is "" and the generator never runs (clues and evidence as usual)."""
+        `clue_kinds` None): the pipeline's `RecallConfig.strategy` (`.clue_kinds`). `max_new_tokens` None:
+        GenerationConfig's; 0: retrieve only, the answer is "" and the generator never runs (clues and evidence
+        as usual)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if not question.strip():
@@ -215,9 +216,9 @@ class MemoRAG:
         timings: dict[str, float] = {}
         clues: list[Clue] = []
         evidence: list[EvidencePassage] = []
-        if mode == "memory" and budget == 0:
-            return Answer(question, "", mode, timings=timings)
         if mode == "memory":
+            if budget == 0:
+                return Answer(question, "", mode, timings=timings)
             started = time.perf_counter()
             text = self.memory.answer(question)
             timings["recall"] = time.perf_counter() - started

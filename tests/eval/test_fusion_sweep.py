@@ -20,12 +20,12 @@ def test_the_question_weight_decides_between_question_and_clue_hits():
     clue_a = ("clue a", [(2, 0.9), (3, 0.8), (4, 0.7)])
     clue_b = ("clue b", [(2, 0.9), (3, 0.8), (5, 0.7)])
     per_query = [question, clue_a, clue_b]
-    assert fusion_sweep.recall_at(per_query, CHUNKS, {0}, 1.0)[3] == 0.0  # two clues outvote it
-    assert fusion_sweep.recall_at(per_query, CHUNKS, {0}, 4.0)[3] == 1.0
+    assert fusion_sweep.recall_at(per_query, CHUNKS, {0}, 1.0)["3"] == 0.0  # two clues outvote it
+    assert fusion_sweep.recall_at(per_query, CHUNKS, {0}, 4.0)["3"] == 1.0
 
 
 def test_the_weight_is_chosen_on_one_side_and_reported_on_the_other():
-    hit, miss = {3: 1.0, 5: 1.0}, {3: 0.0, 5: 0.0}
+    hit, miss = {"3": 1.0, "5": 1.0}, {"3": 0.0, "5": 0.0}
     chosen = [{"memorag": {1.0: [miss, miss], 4.0: [hit, miss]}}]
     reported = [{"memorag": {1.0: [hit], 4.0: [miss]}}]
     (entry,) = fusion_sweep.choose_and_report(chosen, reported, [1.0, 4.0])

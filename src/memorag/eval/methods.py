@@ -273,8 +273,9 @@ def run_method(
 ) -> Answer:
     """Answer one question (or summarization instruction) with one method on an opened store.
 
-    max_new_tokens bounds the answer of every method (0: no answer, retrieval only); hypothesis_tokens bounds HyDE's passage, which is a query
-    like one memorag clue (MemoryConfig.max_clue_tokens by default). `key` seeds the random control.
+    max_new_tokens bounds the answer of every method (0: no answer, retrieval only); hypothesis_tokens bounds
+    HyDE's passage, which is a query like one memorag clue (MemoryConfig.max_clue_tokens by default). `key` seeds
+    the random control.
     """
     if summary:
         instruction = question.strip() or SUMMARY_INSTRUCTION

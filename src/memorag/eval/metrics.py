@@ -183,7 +183,14 @@ def answer_in_text(answers: Iterable[str], text: str) -> bool:
 
 # Words that carry no content: an abstractive answer's overlap with a chunk counts the others.
 _FUNCTION_WORDS = frozenset(
-    ["of", "in", "on", "at", "to", "for", "from", "by", "with", "as", "and", "or", "but", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "which", "who", "whom", "whose", "what", "when", "where", "how", "why", "he", "she", "they", "we", "you", "i", "his", "her", "their", "our", "your", "there", "not", "no", "yes", "do", "does", "did", "can", "could", "will", "would", "should", "may", "might", "has", "have", "had", "than", "then", "so", "if", "also", "into", "about", "such"]
+    (
+        "of", "in", "on", "at", "to", "for", "from", "by", "with", "as", "and", "or", "but", "is", "are",
+        "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "which", "who",
+        "whom", "whose", "what", "when", "where", "how", "why", "he", "she", "they", "we", "you", "i", "his",
+        "her", "their", "our", "your", "there", "not", "no", "yes", "do", "does", "did", "can", "could",
+        "will", "would", "should", "may", "might", "has", "have", "had", "than", "then", "so", "if", "also",
+        "into", "about", "such"
+    )
 )
 MIN_OVERLAP_WORDS = 2  # an answer needs this many content words before overlap (not a verbatim match) can count
 

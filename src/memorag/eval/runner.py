@@ -296,15 +296,23 @@ def answer_recall(retriever: Any, example: EvalExample, answer: Answer, control:
     answer, or for abstractive answers the one covering most of it) is in the top k chunks of the method's queries
     (the question, then its clues or HyDE passage) fused by reciprocal rank, each query counting once. One budget
     of k chunks for every method, whatever evidence it read. A control ranks the chunks in its own order."""
-    from memorag.retrieval import fuse_hits
-
     bearing = answer_bearing([chunk.text for chunk in retriever.chunks], example.answers)
     if control is not None:
         order = control_order(control, len(retriever.chunks), example.id)
         return {str(k): float(any(i in bearing for i in order[:k])) for k in RECALL_KS}
     per_query = retriever.search([example.question, *(clue.text for clue in answer.clues)], RECALL_DEPTH)
+    return fused_recall(per_query, retriever.chunks, bearing)
+
+
+def fused_recall(
+    per_query: Sequence[Any], chunks: Sequence[Any], bearing: set[int], weights: Sequence[float] | None = None
+) -> dict[str, float]:
+    """{"3": 1.0 or 0.0, ...}: a chunk id of `bearing` in the top k of the queries' reciprocal-rank fusion
+    (`weights` per query, None: each counts once)."""
+    from memorag.retrieval import fuse_hits
+
     return {
-        str(k): float(any(p.chunk.chunk_id in bearing for p in fuse_hits(per_query, retriever.chunks, k)))
+        str(k): float(any(p.chunk.chunk_id in bearing for p in fuse_hits(per_query, chunks, k, weights)))
         for k in RECALL_KS
     }
 

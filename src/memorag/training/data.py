@@ -36,7 +36,12 @@ PREFERENCES_FILE = "preferences.jsonl"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"\w+")
 _FUNCTION_WORDS = frozenset(
-    ["a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "as", "and", "or", "but", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "which", "who", "whom", "whose", "what", "when", "where", "how", "why", "he", "she", "they", "his", "her", "their", "there", "also", "not", "did", "does", "do"]
+    (
+        "a", "an", "the", "of", "in", "on", "at", "to", "for", "from", "by", "with", "as", "and", "or", "but",
+        "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "which",
+        "who", "whom", "whose", "what", "when", "where", "how", "why", "he", "she", "they", "his", "her",
+        "their", "there", "also", "not", "did", "does", "do"
+    )
 )
 
 
