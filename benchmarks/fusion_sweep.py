@@ -40,23 +40,16 @@ def recall_at(per_query: Sequence[Any], chunks: Sequence[Any], bearing: set[int]
 def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, dict[float, list[dict[str, float]]]]:
     """{method: {weight: [per-row {k: hit}]}} for the rows of `folder` whose method wrote queries besides the
     question (memorag variants, hyde); rows that failed are skipped."""
-    from memorag.config import RetrievalConfig, config_from_dict
-    from memorag.eval.metrics import answer_bearing
-    from memorag.retrieval import Retriever
+    from rescore_recall import FolderStores  # benchmarks/ is on sys.path when this script runs
 
-    settings = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    config = config_from_dict(RetrievalConfig, settings["retrieval"])
-    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    from memorag.eval.metrics import answer_bearing
+
+    stores = FolderStores(folder, embedder)
     result: dict[str, dict[float, list[dict[str, float]]]] = {}
-    opened: dict[str, Any] = {}
-    for row in rows:
+    for row in stores.rows:
         if row.get("error") or not row.get("clues") or not row.get("store"):
             continue
-        store = row["store"]["dir"]
-        if store not in opened:
-            opened[store] = Retriever.load(folder / store, embedder, config)
-        retriever = opened[store]
+        retriever = stores.retriever(row)
         per_query = retriever.search([row["question"], *(clue["text"] for clue in row["clues"])], DEPTH)
         bearing = answer_bearing([chunk.text for chunk in retriever.chunks], row["answers"])
         for weight in weights:

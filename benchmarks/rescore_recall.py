@@ -21,32 +21,48 @@ from pathlib import Path
 from typing import Any
 
 
+class FolderStores:
+    """A finished eval folder's rows (predictions.jsonl) and, per row, its store's index, loaded once each with the
+    run's retrieval settings (run.json); no model beyond the embedder."""
+
+    def __init__(self, folder: Path, embedder: Any) -> None:
+        from memorag.config import RetrievalConfig, config_from_dict
+        from memorag.eval.runner import PREDICTIONS, RUN_SETTINGS
+
+        self.folder, self.embedder = Path(folder), embedder
+        settings = json.loads((self.folder / RUN_SETTINGS).read_text(encoding="utf-8"))
+        self.config = config_from_dict(RetrievalConfig, settings["retrieval"])
+        lines = (self.folder / PREDICTIONS).read_text(encoding="utf-8").splitlines()
+        self.rows = [json.loads(line) for line in lines if line.strip()]
+        self._open: dict[str, Any] = {}
+
+    def retriever(self, row: dict[str, Any]) -> Any:
+        from memorag.retrieval import Retriever
+
+        store = row["store"]["dir"]
+        if store not in self._open:
+            self._open[store] = Retriever.load(self.folder / store, self.embedder, self.config)
+        return self._open[store]
+
+
 def rescore_folder(folder: Path, embedder: Any) -> dict[str, Any]:
-    from memorag.config import RetrievalConfig, config_from_dict
     from memorag.eval.datasets import EvalExample
     from memorag.eval.methods import CONTROLS
     from memorag.eval.report import build_summary, markdown_table
     from memorag.eval.runner import PREDICTIONS, SUMMARY, TABLE, answer_recall
-    from memorag.retrieval import Retriever
     from memorag.types import Answer, Clue
 
-    settings = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    config = config_from_dict(RetrievalConfig, settings["retrieval"])
-    lines = (folder / PREDICTIONS).read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
-    opened: dict[str, Any] = {}
+    stores = FolderStores(folder, embedder)
+    rows = stores.rows
     changed = 0
     for row in rows:
         if row.get("error") or row.get("answer_recall") is None or not row.get("store"):
             continue  # failed rows, summaries and the full method have no R@k
-        store = row["store"]["dir"]
-        if store not in opened:
-            opened[store] = Retriever.load(folder / store, embedder, config)
         example = EvalExample(row["id"], row["question"], "", tuple(row["answers"]), row["task"], 0)
         clues = tuple(Clue(c["text"], c["kind"], c.get("strategy", "generate")) for c in row.get("clues", []))
         control = row["method"] if row["method"] in CONTROLS else None
-        recall = answer_recall(opened[store], example, Answer(row["question"], row["prediction"], row["method"], clues),
-                               control)
+        answer = Answer(row["question"], row["prediction"], row["method"], clues)
+        recall = answer_recall(stores.retriever(row), example, answer, control)
         changed += recall != row["answer_recall"]
         row["answer_recall"] = recall
     temporary = folder / f".{PREDICTIONS}.{os.getpid()}.tmp"
