@@ -10,7 +10,9 @@ question_weight=w)` in the pipeline), for every w of --weights, re-scored from w
 each row's queries (its question and clues, as written in predictions.jsonl) search the row's own store again
 (MiniLM and the saved index only; no memory model runs). For each method, the weight with the best R@5 pooled
 over the --choose folders (ties: the smaller weight) is then reported on the --report folders, so no figure is
-quoted from the rows its weight was chosen on. Prints one JSON object; with --write, a Markdown table replaces
+quoted from the rows its weight was chosen on. `rag` (the question alone, the same at every weight) is scored too,
+as the reference; and the one best configuration (method and weight, by pooled R@5 on the --choose folders) is
+reported on the --report folders against `rag` on the same rows, with the sign test of the rows either one wins. Prints one JSON object; with --write, a Markdown table replaces
 the section `<!-- fusion:NAME:start -->` ... `<!-- fusion:NAME:end -->` of docs/benchmarks.md.
 """
 
@@ -37,9 +39,13 @@ def recall_at(per_query: Sequence[Any], chunks: Sequence[Any], bearing: set[int]
     return fused_recall(per_query, chunks, bearing, [weight] + [1.0] * (len(per_query) - 1))
 
 
-def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, dict[float, list[dict[str, float]]]]:
-    """{method: {weight: [per-row {k: hit}]}} for the rows of `folder` whose method wrote queries besides the
-    question (memorag variants, hyde); rows that failed are skipped."""
+BASELINE = "rag"  # the question alone: scored as the reference, never chosen as the best configuration
+
+
+def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, dict[float, list[dict[str, Any]]]]:
+    """{method: {weight: [per-row {"id": row id, k: hit}]}} for the rows of `folder` whose method wrote queries
+    besides the question (memorag variants, hyde), and for `rag` (the question alone); rows that failed are
+    skipped."""
     from rescore_recall import FolderStores  # benchmarks/ is on sys.path when this script runs
 
     from memorag.eval.metrics import answer_bearing
@@ -47,14 +53,14 @@ def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, di
     stores = FolderStores(folder, embedder)
     result: dict[str, dict[float, list[dict[str, float]]]] = {}
     for row in stores.rows:
-        if row.get("error") or not row.get("clues") or not row.get("store"):
+        if row.get("error") or not row.get("store") or not (row.get("clues") or row["method"] == BASELINE):
             continue
         retriever = stores.retriever(row)
-        per_query = retriever.search([row["question"], *(clue["text"] for clue in row["clues"])], DEPTH)
+        per_query = retriever.search([row["question"], *(clue["text"] for clue in row.get("clues") or [])], DEPTH)
         bearing = answer_bearing([chunk.text for chunk in retriever.chunks], row["answers"])
         for weight in weights:
             hits = recall_at(per_query, retriever.chunks, bearing, weight)
-            result.setdefault(row["method"], {}).setdefault(weight, []).append(hits)
+            result.setdefault(row["method"], {}).setdefault(weight, []).append({"id": row["id"], **hits})
     return result
 
 
@@ -80,6 +86,32 @@ def choose_and_report(chosen: Sequence[dict], reported: Sequence[dict], weights:
     return table
 
 
+def best_configuration(table: Sequence[dict[str, Any]], reported: Sequence[dict], weights: Sequence[float]
+                       ) -> dict[str, Any] | None:
+    """The method and weight with the best pooled R@5 on the choose side (ties: the smaller weight, then the method
+    name), and on the report side its R@5 and `rag`'s over the rows both have, with the rows each one wins and the
+    sign test's p. None when no method but `rag` was scored."""
+    candidates = sorted((-entry["choose"][str(w)]["r5"], w, entry["method"]) for entry in table
+                        if entry["method"] != BASELINE for w in weights if entry["choose"][str(w)]["n"])
+    if not candidates:
+        return None
+    (minus_r5, weight, method), *_ = candidates
+    chosen_r5 = -minus_r5
+    won = lost = both = mine = theirs = 0
+    for one in reported:
+        base = {hits["id"]: hits["5"] for hits in one.get(BASELINE, {}).get(weights[0], [])}
+        for hits in one.get(method, {}).get(weight, []):
+            if hits["id"] not in base:
+                continue
+            both, mine, theirs = both + 1, mine + hits["5"], theirs + base[hits["id"]]
+            won, lost = won + (hits["5"] > base[hits["id"]]), lost + (hits["5"] < base[hits["id"]])
+    from heldout_report import sign_test_p  # benchmarks/ is on sys.path when this script runs
+
+    return {"method": method, "weight": weight, "choose_r5": chosen_r5, "n": both,
+            "r5": 100 * mine / both if both else None, "baseline_r5": 100 * theirs / both if both else None,
+            "won": won, "lost": lost, "p": sign_test_p(won, lost)}
+
+
 def markdown(table: Sequence[dict[str, Any]], weights: Sequence[float]) -> str:
     head = ["method", "weight chosen", "n chosen on", "n reported on",
             *(f"R@5 % w={_w(w)}" for w in weights), "R@5 % at the chosen weight"]
@@ -92,6 +124,15 @@ def markdown(table: Sequence[dict[str, Any]], weights: Sequence[float]) -> str:
                                         str(report[str(weights[0])]["n"]), *cells,
                                         _pct(report[str(entry["chosen_weight"])]["r5"])]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def best_line(best: dict[str, Any] | None) -> str:
+    if best is None:
+        return ""
+    return (f"\nBest configuration on the choose side: `{best['method']}` with the question weighted {_w(best['weight'])} "
+            f"(R@5 {_pct(best['choose_r5'])}). On the report side it reaches R@5 {_pct(best['r5'])} against "
+            f"`{BASELINE}`'s {_pct(best['baseline_r5'])} on the same {best['n']} rows ({best['won']} won, "
+            f"{best['lost']} lost, sign test p {best['p']:.2f}).\n")
 
 
 def _w(weight: float) -> str:
@@ -120,9 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [sweep(folder, weights, embedder) for folder in args.choose]
     reported = [sweep(folder, weights, embedder) for folder in args.report]
     table = choose_and_report(chosen, reported, weights)
-    text = markdown(table, weights)
+    best = best_configuration(table, reported, weights)
+    text = markdown(table, weights) + best_line(best)
     print(json.dumps({"weights": weights, "choose": [str(f) for f in args.choose],
-                      "report": [str(f) for f in args.report], "methods": table}, indent=1))
+                      "report": [str(f) for f in args.report], "methods": table, "best": best}, indent=1))
     print(text, file=sys.stderr)
     if args.write:
         command = "python benchmarks/fusion_sweep.py " + shlex.join(sys.argv[1:] if argv is None else argv)
