@@ -11,7 +11,7 @@ each row's queries (its question and clues, as written in predictions.jsonl) sea
 (MiniLM and the saved index only; no memory model runs). For each method, the weight with the best R@5 pooled
 over the --choose folders (ties: the smaller weight) is then reported on the --report folders, so no figure is
 quoted from the rows its weight was chosen on. `rag` (the question alone, the same at every weight) is scored too,
-as the reference; and the one best configuration (method and weight, by pooled R@5 on the --choose folders) is
+as the reference; and the one best memorag configuration (method and weight, by pooled R@5 on the --choose folders) is
 reported on the --report folders against `rag` on the same rows, with the sign test of the rows either one wins. Prints one JSON object; with --write, a Markdown table replaces
 the section `<!-- fusion:NAME:start -->` ... `<!-- fusion:NAME:end -->` of docs/benchmarks.md.
 """
@@ -39,7 +39,7 @@ def recall_at(per_query: Sequence[Any], chunks: Sequence[Any], bearing: set[int]
     return fused_recall(per_query, chunks, bearing, [weight] + [1.0] * (len(per_query) - 1))
 
 
-BASELINE = "rag"  # the question alone: scored as the reference, never chosen as the best configuration
+BASELINE = "rag"  # the question alone: scored as the reference the best configuration is paired with
 
 
 def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, dict[float, list[dict[str, Any]]]]:
@@ -88,11 +88,12 @@ def choose_and_report(chosen: Sequence[dict], reported: Sequence[dict], weights:
 
 def best_configuration(table: Sequence[dict[str, Any]], reported: Sequence[dict], weights: Sequence[float]
                        ) -> dict[str, Any] | None:
-    """The method and weight with the best pooled R@5 on the choose side (ties: the smaller weight, then the method
-    name), and on the report side its R@5 and `rag`'s over the rows both have, with the rows each one wins and the
-    sign test's p. None when no method but `rag` was scored."""
+    """The memorag method (strategy and memory settings) and weight with the best pooled R@5 on the choose side
+    (ties: the smaller weight, then the method name), and on the report side its R@5 and `rag`'s over the rows both
+    have, with the rows each one wins and the sign test's p. Baselines (`rag`, `hyde`) are never chosen; None when
+    no memorag method was scored."""
     candidates = sorted((-entry["choose"][str(w)]["r5"], w, entry["method"]) for entry in table
-                        if entry["method"] != BASELINE for w in weights if entry["choose"][str(w)]["n"])
+                        if entry["method"].startswith("memorag") for w in weights if entry["choose"][str(w)]["n"])
     if not candidates:
         return None
     (minus_r5, weight, method), *_ = candidates

@@ -40,16 +40,17 @@ def test_the_best_configuration_is_chosen_on_one_side_and_paired_with_rag_on_the
         return {"id": row_id, "3": hit, "5": hit}
 
     chosen = [{"rag": {1.0: [hits("a", 1.0), hits("b", 0.0)], 4.0: [hits("a", 1.0), hits("b", 0.0)]},
-               "copy": {1.0: [hits("a", 0.0), hits("b", 0.0)], 4.0: [hits("a", 1.0), hits("b", 1.0)]},
-               "generate": {1.0: [hits("a", 1.0), hits("b", 1.0)], 4.0: [hits("a", 1.0), hits("b", 0.0)]}}]
+               "hyde": {1.0: [hits("a", 1.0), hits("b", 1.0)], 4.0: [hits("a", 1.0), hits("b", 1.0)]},
+               "memorag:copy": {1.0: [hits("a", 0.0), hits("b", 0.0)], 4.0: [hits("a", 1.0), hits("b", 1.0)]},
+               "memorag:generate": {1.0: [hits("a", 1.0), hits("b", 1.0)], 4.0: [hits("a", 1.0), hits("b", 0.0)]}}]
     reported = [{"rag": {1.0: [hits("c", 1.0), hits("d", 0.0), hits("e", 0.0)]},
-                 "generate": {1.0: [hits("c", 0.0), hits("d", 1.0), hits("e", 1.0), hits("f", 1.0)]}}]
+                 "memorag:generate": {1.0: [hits("c", 0.0), hits("d", 1.0), hits("e", 1.0), hits("f", 1.0)]}}]
     table = fusion_sweep.choose_and_report(chosen, reported, [1.0, 4.0])
     best = fusion_sweep.best_configuration(table, reported, [1.0, 4.0])
-    # rag scores 50 and is never the best; copy at 4 ties generate at 1: the smaller weight wins the tie
-    assert (best["method"], best["weight"], best["choose_r5"]) == ("generate", 1.0, 100.0)
+    # rag and hyde are never chosen; copy at 4 ties generate at 1: the smaller weight wins the tie
+    assert (best["method"], best["weight"], best["choose_r5"]) == ("memorag:generate", 1.0, 100.0)
     # row f has no rag row, so it is left out of the pairing
     assert (best["n"], best["won"], best["lost"]) == (3, 2, 1)
     assert round(best["r5"], 1) == 66.7 and round(best["baseline_r5"], 1) == 33.3 and best["p"] == 1.0
-    assert "`generate` with the question weighted 1" in fusion_sweep.best_line(best)
+    assert "`memorag:generate` with the question weighted 1" in fusion_sweep.best_line(best)
     assert fusion_sweep.best_configuration([e for e in table if e["method"] == "rag"], reported, [1.0]) is None
