@@ -10,10 +10,11 @@ question_weight=w)` in the pipeline), for every w of --weights, re-scored from w
 each row's queries (its question and clues, as written in predictions.jsonl) search the row's own store again
 (MiniLM and the saved index only; no memory model runs). For each method, the weight with the best R@5 pooled
 over the --choose folders (ties: the smaller weight) is then reported on the --report folders, so no figure is
-quoted from the rows its weight was chosen on. `rag` (the question alone, the same at every weight) is scored too,
-as the reference; and the one best memorag configuration (method and weight, by pooled R@5 on the --choose folders) is
-reported on the --report folders against `rag` on the same rows, with the sign test of the rows either one wins. Prints one JSON object; with --write, a Markdown table replaces
-the section `<!-- fusion:NAME:start -->` ... `<!-- fusion:NAME:end -->` of docs/benchmarks.md.
+quoted from the rows its weight was chosen on. `rag` (the question alone, the same at every weight) is scored
+too, as the reference; and the one best memorag configuration (method and weight, by pooled R@5 on the --choose
+folders) is reported on the --report folders against `rag` on the same rows, with the sign test of the rows
+either one wins. Prints one JSON object; with --write, a Markdown table replaces the section
+`<!-- fusion:NAME:start -->` ... `<!-- fusion:NAME:end -->` of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, di
     from memorag.eval.metrics import answer_bearing
 
     stores = FolderStores(folder, embedder)
-    result: dict[str, dict[float, list[dict[str, float]]]] = {}
+    result: dict[str, dict[float, list[dict[str, Any]]]] = {}
     for row in stores.rows:
         if row.get("error") or not row.get("store") or not (row.get("clues") or row["method"] == BASELINE):
             continue
@@ -64,7 +65,7 @@ def sweep(folder: Path, weights: Sequence[float], embedder: Any) -> dict[str, di
     return result
 
 
-def pooled(sweeps: Sequence[dict[str, dict[float, list[dict[str, float]]]]], method: str, weight: float
+def pooled(sweeps: Sequence[dict[str, dict[float, list[dict[str, Any]]]]], method: str, weight: float
            ) -> dict[str, Any]:
     rows = [hits for one in sweeps for hits in one.get(method, {}).get(weight, [])]
     return {"n": len(rows), **{f"r{k}": 100 * sum(r[str(k)] for r in rows) / len(rows) if rows else None for k in KS}}
@@ -130,10 +131,10 @@ def markdown(table: Sequence[dict[str, Any]], weights: Sequence[float]) -> str:
 def best_line(best: dict[str, Any] | None) -> str:
     if best is None:
         return ""
-    return (f"\nBest configuration on the choose side: `{best['method']}` with the question weighted {_w(best['weight'])} "
-            f"(R@5 {_pct(best['choose_r5'])}). On the report side it reaches R@5 {_pct(best['r5'])} against "
-            f"`{BASELINE}`'s {_pct(best['baseline_r5'])} on the same {best['n']} rows ({best['won']} won, "
-            f"{best['lost']} lost, sign test p {best['p']:.2f}).\n")
+    return (f"\nBest configuration on the choose side: `{best['method']}` with the question weighted "
+            f"{_w(best['weight'])} (R@5 {_pct(best['choose_r5'])}). On the report side it reaches R@5 "
+            f"{_pct(best['r5'])} against `{BASELINE}`'s {_pct(best['baseline_r5'])} on the same {best['n']} rows "
+            f"({best['won']} won, {best['lost']} lost, sign test p {best['p']:.2f}).\n")
 
 
 def _w(weight: float) -> str:
