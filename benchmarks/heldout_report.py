@@ -10,7 +10,9 @@ against the baseline method *of the same folder*, per example: R@5 and F1 won / 
 sign test's p of the R@5 duel; under the table, how many examples have an answer-bearing chunk (the R@k
 ceiling). A method that appears in several folders (rag) is listed once per folder; its figures should agree
 (same settings, same examples). `--pool` instead gives one row per method over the rows of every folder
-(the held-out halves of several sets at once): n, R@3, R@5, R@5 won/lost and p.
+(the held-out halves of several sets at once): n, R@3, R@5, R@5 won/lost and p. `--grid` arranges those pooled
+rows as the issue's grid: one line per memory setting (kind, beta, model, adapter), one column per recall strategy,
+each cell R@5 with won/lost against the baseline, and the baselines' R@5 on a reference line.
 Prints one JSON object on stdout and the Markdown table on stderr; --write replaces the section between the
 markers `<!-- heldout:NAME:start -->` and `<!-- heldout:NAME:end -->` of docs/benchmarks.md (appended if absent).
 """
@@ -102,6 +104,48 @@ def pooled_markdown(entries: list[dict[str, Any]], baseline: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def grid(entries: list[dict[str, Any]], baseline: str) -> dict[str, Any]:
+    """Pooled entries as {"strategies", "settings": {setting: {strategy: entry}}, "references": [entry]}: a memorag
+    method's setting is its label without the recall strategy ("memorag" alone is the default memory)."""
+    from memorag.eval.methods import MethodSpec, parse_method
+    from memorag.recall import STRATEGIES
+
+    settings: dict[str, dict[str, dict[str, Any]]] = {}
+    references = []
+    for entry in entries:
+        spec = parse_method(entry["method"])
+        if spec.name != "memorag":
+            references.append(entry)
+            continue
+        setting = MethodSpec(spec.name, spec.memory).label
+        settings.setdefault(setting, {})[spec.recall] = entry
+    used = [s for s in STRATEGIES if any(s in cells for cells in settings.values())]
+    references.sort(key=lambda e: e["method"] != baseline)
+    return {"strategies": used, "settings": settings, "references": references}
+
+
+def grid_markdown(table: dict[str, Any], baseline: str) -> str:
+    """One line per memory setting, one column per strategy; a cell is R@5 % (won/lost vs the baseline), with n
+    where it is under the most rows any method of the grid has (failed rows: a context too long for the model)."""
+    most = max([e["n"] for cells in table["settings"].values() for e in cells.values()], default=0)
+    head = ["memory setting", *table["strategies"]]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(table["strategies"])]
+    for setting, cells in table["settings"].items():
+        row = [f"`{setting}`"]
+        for strategy in table["strategies"]:
+            e = cells.get(strategy)
+            if e is None:
+                row.append("–")
+                continue
+            n = f", n {e['n']}" if e["n"] < most else ""
+            row.append(f"{_f(e['r5'])} ({e['vs_baseline'][0]}/{e['vs_baseline'][1]}{n})")
+        lines.append("| " + " | ".join(row) + " |")
+    refs = ", ".join(f"`{e['method']}` {_f(e['r5'])} ({e['sets']} folder{'s' if e['sets'] != 1 else ''})" for e in table["references"])
+    lines.append(f"\nR@5 % pooled over the folders; in brackets R@5 won/lost against `{baseline}` of each row's folder. "
+                 f"References on the same rows: {refs}.")
+    return "\n".join(lines) + "\n"
+
+
 def ceiling(folder: Path, rows: list[dict[str, Any]]) -> tuple[int, int]:
     """(examples with an answer-bearing chunk in their store, examples): the most any R@k can reach."""
     from memorag.eval.metrics import answer_bearing
@@ -185,8 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", nargs="?", type=Path, const=Path("docs/benchmarks.md"), default=None)
     parser.add_argument("--pool", action="store_true",
                         help="one row per method over the rows of all folders (several sets), instead of per folder")
+    parser.add_argument("--grid", action="store_true",
+                        help="the pooled rows as a grid: memory settings by recall strategy (R@5, won/lost)")
     args = parser.parse_args(argv)
-    if args.pool:
+    if args.grid:
+        entries = pool(args.runs, args.baseline)
+        table = grid_markdown(grid(entries, args.baseline), args.baseline)
+    elif args.pool:
         entries = pool(args.runs, args.baseline)
         table = pooled_markdown(entries, args.baseline)
     else:

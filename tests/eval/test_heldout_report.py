@@ -73,3 +73,21 @@ def test_the_ceiling_counts_examples_whose_answer_is_in_some_chunk(tmp_path: Pat
             {"id": "b", "answers": ["77"], "store": {"dir": "stores/s1"}},
             {"id": "c", "answers": ["77"], "store": None}]  # a failed row: no store to look in
     assert heldout_report.ceiling(tmp_path, rows) == (1, 2)
+
+
+def test_the_grid_puts_each_memory_setting_on_a_line_and_each_strategy_in_a_column(tmp_path: Path):
+    methods = ["rag", "hyde", "memorag:beta=4", "memorag:beta=4,recall=copy", "memorag:beta=1,kind=full,recall=attention"]
+    rows = [_row("x", "rag", 0, 0.0), _row("x", "hyde", 0, 1.0), _row("x", "memorag:beta=4", 0, 1.0),
+            _row("x", "memorag:beta=4,recall=copy", 0, 0.0), _row("y", "rag", 0, 1.0),
+            _row("y", "memorag:beta=4", 0, 1.0), _row("y", "memorag:beta=4,recall=copy", 0, 0.0),
+            _row("y", "memorag:beta=1,kind=full,recall=attention", 0, 1.0)]
+    (tmp_path / "summary.json").write_text(json.dumps({"methods": methods}), encoding="utf-8")
+    (tmp_path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    table = heldout_report.grid(heldout_report.pool([tmp_path], "rag"), "rag")
+    assert table["strategies"] == ["generate", "copy", "attention"]
+    assert list(table["settings"]) == ["memorag:beta=4", "memorag:beta=1,kind=full"]
+    assert [e["method"] for e in table["references"]] == ["rag", "hyde"]
+    text = heldout_report.grid_markdown(table, "rag")
+    assert "| `memorag:beta=4` | 100.0 (1/0) | 0.0 (0/1) | – |" in text
+    assert "| `memorag:beta=1,kind=full` | – | – | 100.0 (0/0, n 1) |" in text
+    assert "`rag` 50.0 (1 folder), `hyde` 100.0 (1 folder)" in text
