@@ -67,17 +67,19 @@ def sign_test_p(won: int, lost: int) -> float:
 
 def pool(folders: list[Path], baseline: str) -> list[dict[str, Any]]:
     """Per method label, over the rows of every folder that has it (several held-out sets at once): n, R@3, R@5,
-    and R@5 won/lost against the baseline of each row's own folder, with the sign test's p."""
+    and R@5 won/lost against the baseline of each row's own folder, with the sign test's p. An example that a
+    method has in two folders (rag, or a setting run again beside others) counts once, from the first folder."""
     pooled: dict[str, dict[str, Any]] = {}
     for folder in folders:
         summary, rows = read_run(folder)
         for method in summary["methods"]:
-            mine = [r for r in rows if r["method"] == method and r.get("error") is None]
-            entry = pooled.setdefault(method, {"method": method, "sets": [], "rows": [], "r5": [0, 0]})
+            entry = pooled.setdefault(method, {"method": method, "sets": [], "rows": [], "r5": [0, 0], "ids": set()})
+            new = {r["id"] for r in rows if r["method"] == method} - entry["ids"]  # a row in two folders counts once
+            entry["ids"] |= new
             entry["sets"].append(folder.name)
-            entry["rows"] += mine
+            entry["rows"] += [r for r in rows if r["method"] == method and r["id"] in new and r.get("error") is None]
             if method != baseline:
-                won, lost = duel(rows, method, baseline)["r5"]
+                won, lost = duel([r for r in rows if r["id"] in new], method, baseline)["r5"]
                 entry["r5"] = [entry["r5"][0] + won, entry["r5"][1] + lost]
     result = []
     for method, entry in pooled.items():
@@ -141,7 +143,8 @@ def grid_markdown(table: dict[str, Any], baseline: str) -> str:
             row.append(f"{_f(e['r5'])} ({e['vs_baseline'][0]}/{e['vs_baseline'][1]}{n})")
         lines.append("| " + " | ".join(row) + " |")
     refs = ", ".join(f"`{e['method']}` {_f(e['r5'])} ({e['sets']} folder{'s' if e['sets'] != 1 else ''})" for e in table["references"])
-    lines.append(f"\nR@5 % pooled over the folders; in brackets R@5 won/lost against `{baseline}` of each row's folder. "
+    lines.append(f"\nR@5 % pooled over the folders (each example once); in brackets R@5 won/lost against `{baseline}` of "
+                 f"each row's folder, and n where a cell has fewer rows than the grid's fullest ({most}). "
                  f"References on the same rows: {refs}.")
     return "\n".join(lines) + "\n"
 
