@@ -126,7 +126,7 @@ def grid(entries: list[dict[str, Any]], baseline: str) -> dict[str, Any]:
     return {"strategies": used, "settings": settings, "references": references}
 
 
-def grid_markdown(table: dict[str, Any], baseline: str) -> str:
+def grid_markdown(table: dict[str, Any], baseline: str, unit: str = "folder") -> str:
     """One line per memory setting, one column per strategy; a cell is R@5 % (won/lost vs the baseline), with n
     where it is under the most rows any method of the grid has (failed rows: a context too long for the model)."""
     most = max([e["n"] for cells in table["settings"].values() for e in cells.values()], default=0)
@@ -142,9 +142,10 @@ def grid_markdown(table: dict[str, Any], baseline: str) -> str:
             n = f", n {e['n']}" if e["n"] < most else ""
             row.append(f"{_f(e['r5'])} ({e['vs_baseline'][0]}/{e['vs_baseline'][1]}{n})")
         lines.append("| " + " | ".join(row) + " |")
-    refs = ", ".join(f"`{e['method']}` {_f(e['r5'])} ({e['sets']} folder{'s' if e['sets'] != 1 else ''})" for e in table["references"])
-    lines.append(f"\nR@5 % pooled over the folders (each example once); in brackets R@5 won/lost against `{baseline}` of "
-                 f"each row's folder, and n where a cell has fewer rows than the grid's fullest ({most}). "
+    refs = ", ".join(f"`{e['method']}` {_f(e['r5'])} ({e['sets']} {unit}{'s' if e['sets'] != 1 else ''})"
+                     for e in table["references"])
+    lines.append(f"\nR@5 % pooled over the {unit}s (each example once); in brackets R@5 won/lost against `{baseline}` "
+                 f"of each row's {unit}, and n where a cell has fewer rows than the grid's fullest ({most}). "
                  f"References on the same rows: {refs}.")
     return "\n".join(lines) + "\n"
 
