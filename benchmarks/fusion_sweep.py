@@ -20,9 +20,6 @@ either one wins. Prints one JSON object; with --write, a Markdown table replaces
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -165,14 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     table = choose_and_report(chosen, reported, weights)
     best = best_configuration(table, reported, weights)
     text = markdown(table, weights) + best_line(best)
-    print(json.dumps({"weights": weights, "choose": [str(f) for f in args.choose],
-                      "report": [str(f) for f in args.report], "methods": table, "best": best}, indent=1))
-    print(text, file=sys.stderr)
-    if args.write:
-        command = "python benchmarks/fusion_sweep.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-        from heldout_report import write_section  # benchmarks/ is on sys.path when this script runs
+    from heldout_report import emit  # benchmarks/ is on sys.path when this script runs
 
-        write_section(args.write, args.section, command, text, kind="fusion")
+    result = {"weights": weights, "choose": [str(f) for f in args.choose], "report": [str(f) for f in args.report],
+              "methods": table, "best": best}
+    emit(result, text, "fusion_sweep.py", args.write, args.section, argv, kind="fusion")
     return 0
 
 

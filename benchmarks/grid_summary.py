@@ -13,14 +13,11 @@ column per recall strategy. Not here: R@3 and F1 (the grid shows R@5 only); p co
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
-from heldout_report import grid, grid_markdown, sign_test_p, write_section
+from heldout_report import emit, grid, grid_markdown, sign_test_p
 
 # | run | `method` | n (k failed) | F1 | EM | R@3 % | R@5 % | ... | R@5 won/lost | sign test p | F1 won/lost |
 ROW = re.compile(
@@ -76,11 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if not entries:
         parser.error(f"no per-folder table row of the sets {sets} in {args.tables}")
     table = grid_markdown(grid(entries, args.baseline), args.baseline, unit="set")
-    print(json.dumps({"entries": entries}, indent=1))
-    print(table, file=sys.stderr)
-    if args.write:
-        command = "python benchmarks/grid_summary.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-        write_section(args.write, args.section, command, table)
+    emit({"entries": entries}, table, "grid_summary.py", args.write, args.section, argv)
     return 0
 
 

@@ -225,6 +225,17 @@ def write_section(path: Path, section: str, command: str, table: str, kind: str 
     path.write_text(text, encoding="utf-8")
 
 
+def emit(result: dict[str, Any], table: str, script: str, write: Path | None, section: str,
+         argv: list[str] | None, kind: str = "heldout") -> None:
+    """Print `result` as JSON on stdout and `table` on stderr; with `write`, put the table and the command line
+    that made it (benchmarks/`script` and its arguments) into that file's section."""
+    print(json.dumps(result, indent=1))
+    print(table, file=sys.stderr)
+    if write:
+        command = f"python benchmarks/{script} " + shlex.join(sys.argv[1:] if argv is None else argv)
+        write_section(write, section, command, table, kind)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="memorag eval output folders")
@@ -245,11 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         entries = collect(args.runs, args.baseline)
         table = markdown(entries, args.baseline)
-    print(json.dumps({"entries": entries}, indent=1))
-    print(table, file=sys.stderr)
-    if args.write:
-        command = "python benchmarks/heldout_report.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-        write_section(args.write, args.section, command, table)
+    emit({"entries": entries}, table, "heldout_report.py", args.write, args.section, argv)
     return 0
 
 
