@@ -17,10 +17,14 @@ from memorag.errors import (
     EmptyInputError,
     GenerationError,
     InputDecodeError,
+    LockTimeoutError,
     MemoRAGError,
     MemoryBudgetError,
     NotMemorizedError,
+    NotOursError,
+    StoreChangedError,
     StoreCorruptError,
+    StoreExistsError,
     StoreMismatchError,
     StoreNotFoundError,
     UnknownModelError,
@@ -39,7 +43,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "Answer", "Chunk", "Clue", "Document", "EmptyInputError", "EvidencePassage", "GenerationConfig",
-    "GenerationError", "InputDecodeError", "MemoRAG", "MemoRAGError", "MemoryBudgetError", "MemoryConfig",
-    "NotMemorizedError", "RetrievalConfig", "StoreCorruptError", "StoreMismatchError", "StoreNotFoundError",
-    "UnknownModelError",
+    "GenerationError", "InputDecodeError", "LockTimeoutError", "MemoRAG", "MemoRAGError", "MemoryBudgetError",
+    "MemoryConfig", "NotMemorizedError", "NotOursError", "RetrievalConfig", "StoreChangedError", "StoreCorruptError",
+    "StoreExistsError", "StoreMismatchError", "StoreNotFoundError", "UnknownModelError",
 ]

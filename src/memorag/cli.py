@@ -21,6 +21,8 @@ from memorag.cli_options import (
     GENERATOR_WINDOW,
     INDEX_OPTIONS,
     MEMORY_MODEL,
+    RETRIEVER,
+    RETRIEVER_OVERRIDE,
     WINDOW,
     generation_config,
     options,
@@ -32,6 +34,7 @@ from memorag.config import (
     MemoryConfig,
     RetrievalConfig,
 )
+from memorag.durable import DEFAULT_LOCK_TIMEOUT
 from memorag.recall.base import STRATEGIES as RECALL_STRATEGIES
 
 RECALL_HELP = ("How the memory writes clues: generate (free text), copy (spans copied from the memorized text, "
@@ -79,7 +82,14 @@ def cli() -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--store", required=True, type=click.Path(path_type=Path), help="Directory to write the store to.")
-@click.option("--append", is_flag=True, help="Add the files to an existing store instead of replacing it.")
+@click.option("--append", is_flag=True,
+              help="Add the files to the store at --store (created when absent); concurrent appends queue on the "
+                   "store's lock and none is lost.")
+@click.option("--force", is_flag=True,
+              help="Replace the existing store at --store (it cannot be recovered). Without --append or --force "
+                   "an existing store is refused; a folder or file that is not a store is always refused.")
+@click.option("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, show_default=True,
+              help="Seconds to wait for another process that is writing the same store.")
 @MEMORY_MODEL
 @click.option("--memory-adapter", default=None, type=click.Path(exists=True, file_okay=False),
               help="A LoRA adapter directory (from `memorag train sft` or `rlgf`) merged into the memory model; "
@@ -92,6 +102,9 @@ def cli() -> None:
 @click.option("--gist-chunk-tokens", type=int, default=512, show_default=True,
               help="Tokens of text per gist (--memory-kind gist).")
 @INDEX_OPTIONS
+@RETRIEVER
+@click.option("--bm25-weight", type=float, default=RetrievalConfig.bm25_weight, show_default=True,
+              help="Weight of the BM25 ranking against the dense one's (1) in --retriever hybrid.")
 @click.option("--fusion", type=click.Choice(FUSIONS), default=RetrievalConfig.fusion, show_default=True,
               help="How question and clue hits combine: union of each query's top-k, or the top-k of a "
                    "reciprocal-rank fusion (same evidence budget as the question alone).")
@@ -101,14 +114,18 @@ def cli() -> None:
 @DEVICE
 @click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
 @fail_cleanly()
-def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: str, memory_adapter: str | None,
+def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lock_timeout: float, memory_model: str, memory_adapter: str | None,
              memory_kind: str, beta: str | None, compressor: str, window: int, gist_chunk_tokens: int, embedder: str,
-             chunk_tokens: int, chunk_overlap: int, fusion: str, question_weight: float, encoding: str,
-             device: str, as_json: bool) -> None:
+             chunk_tokens: int, chunk_overlap: int, retriever: str, bm25_weight: float, fusion: str,
+             question_weight: float, encoding: str, device: str, as_json: bool) -> None:
     """Read FILES (text files or folders of them) into a memory and an index saved at --store."""
     from memorag.pipeline import MemoRAG
+    from memorag.store import is_store, refuse_non_store
 
-    if append and (store / "manifest.json").exists():
+    if append and force:
+        raise click.UsageError("--append adds to the store and --force replaces it: give one of them")
+    refuse_non_store(store)  # before any model loads
+    if append and is_store(store):  # loaded outside the lock (models take seconds); memorize catches up under it
         rag = MemoRAG.load(store, device=device, memory_adapter=memory_adapter)
     else:
         rag = MemoRAG(
@@ -116,9 +133,11 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: s
                          compressor=compressor, window=window, gist_chunk_tokens=gist_chunk_tokens, device=device,
                          adapter=memory_adapter),
             RetrievalConfig(embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
-                            fusion=fusion, question_weight=question_weight, device=device),
+                            retriever=retriever, bm25_weight=bm25_weight, fusion=fusion,
+                            question_weight=question_weight, device=device),
         )
-    timings = rag.memorize(list(files), store=store, progress=not as_json, encoding=encoding)
+    timings = rag.memorize(list(files), store=store, progress=not as_json, encoding=encoding, append=append,
+                           overwrite=force, lock_timeout=lock_timeout)
     info = rag.memory.describe()
     data = {"store": str(store), "timings": timings, "memory": info, "chunks": len(rag.retriever.chunks)}
     _emit(data, as_json, f"memorized {info['tokens_read']} tokens into a {info['kind']} memory of "
@@ -126,10 +145,17 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, memory_model: s
                          f"in {sum(timings.values()):.1f}s")
 
 
-def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu") -> Any:
+def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu",
+          retriever: str | None = None) -> Any:
+    from dataclasses import replace
+
     from memorag.pipeline import MemoRAG
 
-    return MemoRAG.load(store, generation=generation, device=device)
+    rag = MemoRAG.load(store, generation=generation, device=device)
+    if retriever:  # for this command only: the store keeps the retriever it records
+        rag.retrieval_config = replace(rag.retrieval_config, retriever=retriever)
+        rag.retriever.config = rag.retrieval_config
+    return rag
 
 
 @cli.command()
@@ -141,13 +167,14 @@ def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu")
 @click.option("--top-k", type=int, default=None, help="Chunks retrieved per query (default: the store's, 3).")
 @click.option("--recall", "strategy", type=click.Choice(RECALL_STRATEGIES), default="generate", show_default=True,
               help=RECALL_HELP)
+@RETRIEVER_OVERRIDE
 @_generator_options
 @click.option("--json", "as_json", is_flag=True, help="Print answer, clues, evidence and timings as JSON.")
 @fail_cleanly()
-def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str, as_json: bool,
-        **generator: Any) -> None:
+def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str, retriever: str | None,
+        as_json: bool, **generator: Any) -> None:
     """Answer QUESTION about the texts memorized in STORE."""
-    rag = _open(store, generation_config(**generator), generator["device"])
+    rag = _open(store, generation_config(**generator), generator["device"], retriever)
     answer = rag.ask(question, mode=mode, top_k=top_k, recall=strategy)
     _emit(answer.to_dict(), as_json, _answer_text(answer))
 
@@ -172,13 +199,15 @@ def summarize(store: Path, points: int, as_json: bool, **generator: Any) -> None
               help="Clue kinds to recall with --recall generate (repeatable; default: all three).")
 @click.option("--recall", "strategy", type=click.Choice(RECALL_STRATEGIES), default="generate", show_default=True,
               help=RECALL_HELP)
+@RETRIEVER_OVERRIDE
 @click.option("--json", "as_json", is_flag=True, help="Print the clues as JSON.")
 @fail_cleanly()
-def recall(store: Path, question: str, kinds: tuple[str, ...], strategy: str, as_json: bool) -> None:
+def recall(store: Path, question: str, kinds: tuple[str, ...], strategy: str, retriever: str | None,
+           as_json: bool) -> None:
     """Print the clues the memory recalls for QUESTION (spans, surrogate questions, draft answer, ...)."""
     from dataclasses import asdict
 
-    rag = _open(store, None)
+    rag = _open(store, None, retriever=retriever)
     clues = rag.recall(question, strategy, kinds or None)  # none given: all three (RecallConfig.clue_kinds)
     data = {"question": question, "recall": strategy, "clues": [asdict(c) for c in clues]}
     _emit(data, as_json, "\n".join(f"[{c.strategy}/{c.kind}] {c.text}" for c in clues) or "(no clues)")
@@ -189,26 +218,32 @@ def recall(store: Path, question: str, kinds: tuple[str, ...], strategy: str, as
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @fail_cleanly()
 def info(store: Path, as_json: bool) -> None:
-    """Show what STORE holds: documents, memory size, settings and timings (reads no model)."""
-    from memorag.store import read_manifest
+    """Show what STORE holds: documents, memory size, settings and timings (reads no model), and what interrupted
+    writes left behind (the next write removes it)."""
+    from memorag.store import MANIFEST, data_dir, leftovers, read_manifest
 
     manifest = read_manifest(store)
     state = manifest["memory_state"]
-    size = sum(f.stat().st_size for f in store.iterdir() if f.is_file())
+    folder = data_dir(store, manifest)
+    files = [store / MANIFEST, *folder.rglob("*")] if folder != store else list(store.iterdir())  # v1: flat
+    size = sum(f.stat().st_size for f in files if f.is_file())
+    left = [str(p) for p in leftovers(store)]
     retrieval = manifest["retrieval"]
     text = (f"store {store} ({size / 1e6:.1f} MB), memorag {manifest.get('memorag_version')}\n"
             f"documents: {len(manifest['documents'])}, chunks: {manifest['chunks']}\n"
             f"memory: {state['kind']} {state['model']}, {state['tokens_read']} tokens -> {state['entries']} entries "
             f"(beta {state['beta']}, {state['compressor']}, window {state['window']}), {state['bytes'] / 1e6:.1f} MB\n"
             f"embedder: {retrieval['embedder']}, chunk {retrieval['chunk_tokens']} tokens, "
-            f"fusion {retrieval.get('fusion', 'union')}")
-    data: dict[str, Any] = {**manifest, "bytes_on_disk": size}
+            f"retriever {retrieval.get('retriever', 'dense')}, fusion {retrieval.get('fusion', 'union')}")
+    if left:
+        text += "\nleft by interrupted writes (the next write removes them): " + ", ".join(left)
+    data: dict[str, Any] = {**manifest, "bytes_on_disk": size, "leftovers": left}
     if state["kind"] == "gist":
         from dataclasses import asdict
 
         from memorag.memory.gist import read_gists
 
-        gists = read_gists(store)
+        gists = read_gists(folder)
         data["gists"] = [asdict(g) for g in gists]
         text += f"\ngists: {len(gists)}\n" + "\n".join(f"  [{g.source} {g.start}:{g.end}] {g.text}" for g in gists)
     _emit(data, as_json, text)

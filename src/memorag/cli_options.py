@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from memorag.config import BETAS, COMPRESSORS, GenerationConfig
+from memorag.config import BETAS, COMPRESSORS, RETRIEVERS, GenerationConfig, RetrievalConfig
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -51,6 +51,12 @@ CHUNK_TOKENS = click.option("--chunk-tokens", type=int, default=200, show_defaul
                             help="Chunk size in embedder tokens.")
 CHUNK_OVERLAP = click.option("--chunk-overlap", type=int, default=32, show_default=True,
                              help="Tokens shared by neighbouring chunks.")
+RETRIEVER_HELP = ("How each query ranks chunks: dense (embedder + FAISS), bm25 (the store's lexical index) or "
+                  "hybrid (both, fused by reciprocal rank).")
+RETRIEVER = click.option("--retriever", type=click.Choice(RETRIEVERS), default=RetrievalConfig.retriever,
+                         show_default=True, help=RETRIEVER_HELP + " Recorded in the store.")
+RETRIEVER_OVERRIDE = click.option("--retriever", type=click.Choice(RETRIEVERS), default=None,
+                                  help=RETRIEVER_HELP + " Default: the store's.")
 
 # ----- the generator ---------------------------------------------------------------------------------------------
 GENERATOR = click.option(

@@ -11,6 +11,7 @@ BETAS = (1, 2, 4, 8, 16, 32, 64)
 COMPRESSORS = ("snapkv", "mean", "recent")
 MEMORY_KINDS = ("kv", "gist", "full", "none")
 FUSIONS = ("union", "rrf")
+RETRIEVERS = ("dense", "bm25", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,13 @@ class MemoryConfig:
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Chunking and search. The default chunk fits all-MiniLM-L6-v2, which reads at most 256 tokens."""
+    """Chunking and search. The default chunk fits all-MiniLM-L6-v2, which reads at most 256 tokens.
+
+    retriever: "dense" the embedder + FAISS, "bm25" the lexical index, "hybrid" both fused by reciprocal
+    rank, the BM25 ranking weighted `bm25_weight` against the dense one's 1. Every store holds both indexes,
+    so its retriever can change without memorizing again. `language`: the lexical index's stemmer and stop
+    words (a PyStemmer language, or "none").
+    """
 
     embedder: str = "minilm"
     chunk_tokens: int = 200
@@ -60,12 +67,19 @@ class RetrievalConfig:
     top_k: int = 3
     fusion: str = "union"  # how question and clue hits combine: "union" of each one's top_k, or "rrf" top_k
     question_weight: float = 1.0  # the question's weight against each clue's in "rrf"
+    retriever: str = "dense"
+    bm25_weight: float = 1.0
+    language: str = "english"
     batch_size: int = 32
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, not {self.fusion!r}")
+        if self.retriever not in RETRIEVERS:
+            raise ValueError(f"retriever must be one of {RETRIEVERS}, not {self.retriever!r}")
+        if self.bm25_weight < 0:
+            raise ValueError(f"bm25_weight must be at least 0, not {self.bm25_weight}")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             raise ValueError("chunk_overlap must be at least 0 and smaller than chunk_tokens")
         if self.top_k < 1:

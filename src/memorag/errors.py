@@ -41,3 +41,19 @@ class MemoryBudgetError(MemoRAGError):
 
 class GenerationError(MemoRAGError, RuntimeError):
     """A generator backend (local or HTTP) failed to produce text."""
+
+
+class NotOursError(MemoRAGError, FileExistsError):
+    """A path memorag was asked to write exists and is not a memorag output (a user's folder or file)."""
+
+
+class StoreExistsError(MemoRAGError, FileExistsError):
+    """A store exists where a new one was to be written; replacing it needs overwrite=True (CLI --force)."""
+
+
+class StoreChangedError(MemoRAGError):
+    """A store changed on disk (another writer) after this pipeline loaded it, and saving would drop that."""
+
+
+class LockTimeoutError(MemoRAGError, TimeoutError):
+    """Another process held a store's (or output's) write lock for longer than the timeout."""

@@ -18,7 +18,8 @@ from typing import Any
 
 from memorag import __version__
 from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig, config_from_dict, config_to_dict
-from memorag.errors import NotMemorizedError
+from memorag.durable import DEFAULT_LOCK_TIMEOUT
+from memorag.errors import NotMemorizedError, StoreChangedError, StoreExistsError
 from memorag.inputs import Input, to_documents
 from memorag.memory.base import Memory
 from memorag.memory.registry import load_memory, make_memory
@@ -27,6 +28,7 @@ from memorag.recall.base import RecallConfig
 from memorag.types import Answer, Clue, Document, EvidencePassage
 
 MODES = ("memorag", "rag", "memory", "full")
+LOAD_ATTEMPTS = 5  # reads of the manifest when a writer keeps replacing the store under a reader
 
 ANSWER_SYSTEM = "You answer questions about a text using the passages given. Answer briefly and exactly."
 SUMMARY_SYSTEM = "You write faithful summaries of a text from the passages given."
@@ -34,6 +36,12 @@ SUMMARY_SYSTEM = "You write faithful summaries of a text from the passages given
 
 def evidence_prompt(evidence: Sequence[EvidencePassage]) -> str:
     return "\n\n".join(f"[{i}] {passage.text.strip()}" for i, passage in enumerate(evidence, 1))
+
+
+def _waiting_message(message: str) -> None:
+    import sys
+
+    print(f"memorag: {message}", file=sys.stderr, flush=True)
 
 
 def answer_messages(question: str, context: str) -> list[dict[str, str]]:
@@ -64,6 +72,7 @@ class MemoRAG:
         self._generator: Any = None
         self.documents: list[Document] = []
         self.timings: dict[str, float] = {}
+        self._origin: tuple[Path, str | None, int] | None = None  # (store, revision, documents) we match
 
     # ----- parts, built when first needed --------------------------------------------------------------
     @property
@@ -103,13 +112,33 @@ class MemoRAG:
     # ----- memorize, save, load ------------------------------------------------------------------------
     def memorize(
         self, inputs: Input | Sequence[Input], store: str | Path | None = None, progress: bool = False,
-        encoding: str = "utf-8",
+        encoding: str = "utf-8", append: bool = False, overwrite: bool = False,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> dict[str, float]:
         """Read texts (str), files or folders (Path) into memory and index; with `store`, save there.
 
-        Calling it again appends: earlier documents stay in memory and in the index.
+        Calling it again appends: earlier documents stay in memory and in the index. With `store`, the store's
+        write lock is held from reading to saving, so concurrent writers queue instead of losing documents:
+        a store this pipeline was loaded from (or `append=True`: any store, created when absent) gets the
+        documents added to its newest revision; another existing store is replaced only with `overwrite=True`;
+        a path that is not a store is refused untouched (NotOursError).
         """
-        documents = to_documents(inputs, encoding, first_number=len(self.documents))
+        if store is None:
+            return self._memorize(to_documents(inputs, encoding, first_number=len(self.documents)), progress)
+        from memorag.store import refuse_non_store, store_lock
+
+        path = Path(store)
+        refuse_non_store(path)  # before the lock file is made beside it, and before any model loads
+        with store_lock(path, lock_timeout, _waiting_message if progress else None):
+            self._prepare_write(path, append, overwrite)
+            timings = self._memorize(to_documents(inputs, encoding, first_number=len(self.documents)), progress)
+            started = time.perf_counter()
+            self._write(path)  # the manifest records the timings above; its own save time is not in it
+            timings["save"] = time.perf_counter() - started
+            self.timings["save"] = self.timings.get("save", 0.0) + timings["save"]
+        return timings
+
+    def _memorize(self, documents: list[Document], progress: bool) -> dict[str, float]:
         timings = dict(self.memory.memorize(documents, progress=progress))
         started = time.perf_counter()
         self.retriever.add(documents, first_doc_id=len(self.documents), progress=progress)
@@ -117,12 +146,37 @@ class MemoRAG:
         self.documents += documents
         for key, value in timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + value
-        if store is not None:
-            started = time.perf_counter()
-            self.save(store)  # the manifest records the timings above; its own save time is not in it
-            timings["save"] = time.perf_counter() - started
-            self.timings["save"] = self.timings.get("save", 0.0) + timings["save"]
         return timings
+
+    def _prepare_write(self, path: Path, append: bool, overwrite: bool) -> None:
+        """Under the store lock: decide whether writing `path` is allowed, and catch up with its newest revision
+        when adding to it (another writer may have saved since this pipeline loaded it)."""
+        from memorag.store import is_store, read_manifest
+
+        if not is_store(path):
+            return
+        revision = read_manifest(path).get("revision")
+        origin = self._origin if self._origin is not None and self._origin[0] == path.resolve() else None
+        if origin is not None and origin[1] == revision:
+            return  # the store is as this pipeline loaded or last wrote it
+        if origin is None and overwrite:
+            return  # replace it
+        if origin is None and not append:
+            raise StoreExistsError(
+                f"{path} already holds a memorag store: add to it with --append (API: append=True, or "
+                "MemoRAG.load it first), or replace it with --force (API: overwrite=True); a replaced store "
+                "cannot be recovered")
+        if len(self.documents) != (origin[2] if origin is not None else 0):
+            raise StoreChangedError(
+                f"{path} holds documents this pipeline has not loaded (another writer saved it since), and this "
+                "pipeline holds documents that are not saved there: MemoRAG.load the store and memorize into it")
+        self._adopt(MemoRAG.load(path, self.generation_config, self.memory_config.device, recall=self.recall_config))
+
+    def _adopt(self, other: MemoRAG) -> None:
+        """Take the memory, index and documents of a freshly loaded pipeline (same class, same models)."""
+        self.memory_config, self.retrieval_config = other.memory_config, other.retrieval_config
+        self._memory, self._retriever = other._memory, other._retriever
+        self.documents, self.timings, self._origin = other.documents, other.timings, other._origin
 
     def _models(self) -> dict[str, dict[str, str]]:
         models = {
@@ -139,7 +193,29 @@ class MemoRAG:
             models["memory_adapter"] = {"name": adapter, "fingerprint": adapter_fingerprint(adapter)}
         return models
 
-    def save(self, store: str | Path) -> Path:
+    def save(self, store: str | Path, overwrite: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Path:
+        """Write everything memorized to `store`: a new path, the store this pipeline was loaded from (refused
+        with StoreChangedError when another writer saved it since), or any store with `overwrite=True`."""
+        from memorag.store import is_store, read_manifest, refuse_non_store, store_lock
+
+        self._require_memory()
+        path = Path(store)
+        refuse_non_store(path)
+        with store_lock(path, lock_timeout):
+            if is_store(path):
+                ours = self._origin is not None and self._origin[0] == path.resolve()
+                if ours and read_manifest(path).get("revision") != self._origin[1]:  # type: ignore[index]
+                    raise StoreChangedError(
+                        f"{path} was changed by another writer since this pipeline loaded it: saving would drop "
+                        "that change; MemoRAG.load it again (or save with overwrite=True to replace it)")
+                if not ours and not overwrite:
+                    raise StoreExistsError(f"{path} already holds a memorag store: save(..., overwrite=True) "
+                                           "replaces it (it cannot be recovered), or choose another path")
+            self._write(path)
+        return path
+
+    def _write(self, path: Path) -> None:
+        """Write a new revision of the store (the caller holds its lock and has checked it may)."""
         from memorag.store import write_store
 
         self._require_memory()
@@ -159,8 +235,8 @@ class MemoRAG:
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
             }
 
-        write_store(Path(store), write, self.documents)
-        return Path(store)
+        revision = write_store(path, write, self.documents)
+        self._origin = (path.resolve(), revision, len(self.documents))
 
     @classmethod
     def load(
@@ -171,12 +247,31 @@ class MemoRAG:
 
         The memory adapter is the one the store was made with; `memory_adapter` names the one you expect (refused
         when it differs). `recall` is not stored: recall settings do not change what was memorized."""
-        from memorag.retrieval import Retriever
-        from memorag.store import check_models, read_documents, read_manifest
+        from memorag.store import read_manifest
 
         path = Path(store)
         started = time.perf_counter()
-        manifest = read_manifest(path)
+        for attempt in range(LOAD_ATTEMPTS):
+            manifest = read_manifest(path)
+            try:
+                rag = cls._load_revision(path, manifest, generation, device, memory_adapter, recall)
+                break
+            except Exception:
+                # a writer replaced the store while we read it, and removed the files we were reading: read the
+                # new manifest; anything else (a damaged store, other models) is raised as it is
+                if attempt + 1 == LOAD_ATTEMPTS or read_manifest(path).get("revision") == manifest.get("revision"):
+                    raise
+        rag.timings = {"load": time.perf_counter() - started}
+        return rag
+
+    @classmethod
+    def _load_revision(
+        cls, path: Path, manifest: dict[str, Any], generation: GenerationConfig | None, device: str | None,
+        memory_adapter: str | Path | None, recall: RecallConfig | None,
+    ) -> MemoRAG:
+        from memorag.retrieval import Retriever
+        from memorag.store import check_models, data_dir, read_documents
+
         memory_config = config_from_dict(MemoryConfig, manifest["memory"])
         retrieval_config = config_from_dict(RetrievalConfig, manifest["retrieval"])
         if device:
@@ -184,11 +279,13 @@ class MemoRAG:
             retrieval_config = replace(retrieval_config, device=device)
         rag = cls(memory_config, retrieval_config, generation, memory_adapter, recall)
         check_models(manifest, rag._models(), path)
+        folder = data_dir(path, manifest)
         generator = rag.generator if memory_config.kind == "none" else None
-        rag._memory = load_memory(path, manifest["memory_state"], rag.memory_config, generator, *rag._memory_model())
-        rag._retriever = Retriever.load(path, rag.retriever.embedder, retrieval_config)
-        rag.documents = read_documents(path)
-        rag.timings = {"load": time.perf_counter() - started}
+        rag._memory = load_memory(folder, manifest["memory_state"], rag.memory_config, generator,
+                                  *rag._memory_model())
+        rag._retriever = Retriever.load(folder, rag.retriever.embedder, retrieval_config)
+        rag.documents = read_documents(folder)
+        rag._origin = (path.resolve(), manifest.get("revision"), len(rag.documents))
         return rag
 
     # ----- ask -----------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_chunks_must_fit_the_embedder(hashing_embedder: Any) -> None:
 
 def test_save_load_round_trip(retriever: Retriever, hashing_embedder: Any, tmp_path: Path) -> None:
     retriever.save(tmp_path / "store")
-    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["chunks.json", "index.faiss"]
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["chunks.json", "index.faiss", "lexical"]
     loaded = Retriever.load(tmp_path / "store", hashing_embedder, CONFIG)
     assert list(loaded.chunks) == list(retriever.chunks)
     queries = ["lava ash", "wheat barn"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig, config_to_dict
+from memorag.durable import exclusive_lock, refuse_foreign, write_text_atomic
 from memorag.errors import MemoRAGError, StoreMismatchError
 from memorag.eval.datasets import (
     DatasetFormatError,
@@ -222,8 +223,8 @@ class StoreCache:
             except StoreMismatchError:  # the model files changed since: memorize again with the new ones
                 pass
         rag = MemoRAG(memory, self.retrieval, self.generation)
-        timings = rag.memorize(document, store=path)
-        (path / MEMORIZE_TIMINGS).write_text(json.dumps(timings) + "\n", encoding="utf-8")
+        timings = rag.memorize(document, store=path, overwrite=True)  # the runner's own cache: an unfinished one
+        write_text_atomic(path / MEMORIZE_TIMINGS, json.dumps(timings) + "\n")
         return rag, True
 
     def release(self) -> None:
@@ -248,8 +249,7 @@ class PredictionLog:
         text = self.path.read_text(encoding="utf-8")
         if text and not text.endswith("\n"):  # killed mid-write: drop the partial last line
             text = text[: text.rfind("\n") + 1]
-            with self.path.open("w", encoding="utf-8") as handle:
-                handle.write(text)
+            write_text_atomic(self.path, text)
         for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
@@ -420,8 +420,7 @@ def check_settings(out: Path, settings: EvalSettings) -> None:
                 "use another --out, or delete the folder's predictions.jsonl and run.json to start over"
             )
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(current, indent=1) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(current, indent=1) + "\n")
 
 
 def _pending(
@@ -441,8 +440,8 @@ def write_report(
     summary = build_summary(rows, methods)
     summary["settings"] = settings.answer_affecting()
     summary["peak_rss_mb"] = peak_rss_mb()  # of the process that wrote this summary (models, stores, answers)
-    (out / SUMMARY).write_text(json.dumps(summary, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    (out / TABLE).write_text(markdown_table(summary), encoding="utf-8")
+    write_text_atomic(out / SUMMARY, json.dumps(summary, ensure_ascii=False, indent=1) + "\n")
+    write_text_atomic(out / TABLE, markdown_table(summary))
     return summary
 
 
@@ -454,11 +453,27 @@ def run_eval(
     `stores` opens stores (default: a StoreCache under settings.out). The summary covers exactly the given
     examples and methods, including answers written by earlier runs. Ctrl-C writes the summary of what is done.
     """
+    out = Path(settings.out)
+    metrics = {(example.task, example.id): metric_of(example, settings.metric) for example in examples}
+    refuse_foreign(out, is_eval_folder, "an eval run folder", "give --out a new folder (or an earlier run's)")
+    with exclusive_lock(out, timeout=10):  # one run per folder: two would append the same answers and race on the report
+        check_settings(out, settings)
+        return _run_locked(examples, methods, settings, stores, metrics)
+
+
+def is_eval_folder(path: Path) -> bool:
+    """An empty folder, or one an eval run wrote (it holds run.json or predictions.jsonl)."""
+    return path.is_dir() and (not any(path.iterdir()) or (path / RUN_SETTINGS).is_file()
+                              or (path / PREDICTIONS).is_file())
+
+
+def _run_locked(
+    examples: Sequence[EvalExample], methods: Sequence[MethodSpec], settings: EvalSettings, stores: Any,
+    metrics: dict[tuple[str, str], Any],
+) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     out = Path(settings.out)
-    metrics = {(example.task, example.id): metric_of(example, settings.metric) for example in examples}
-    check_settings(out, settings)
     log = PredictionLog(out / PREDICTIONS)
     stores = stores or StoreCache(out, settings.retrieval, settings.generation)
     work = _pending(examples, methods, log)

@@ -1,22 +1,26 @@
-"""Retrieval: token-aware chunking, sentence embedders, an exact FAISS index and evidence merging.
+"""Retrieval: token-aware chunking, sentence embedders, exact FAISS and BM25 indexes, evidence merging.
 
-Importing this package loads neither faiss nor sentence-transformers; they load when first used.
+Importing this package loads neither faiss, bm25s nor sentence-transformers; they load when first used.
 """
 
 from memorag.retrieval.chunking import chunk_document, chunk_documents
 from memorag.retrieval.embedders import Embedder, SentenceTransformerEmbedder, load_sentence_transformer
-from memorag.retrieval.evidence import fuse_hits, merge_hits
+from memorag.retrieval.evidence import fuse_hits, fuse_rankings, merge_hits
 from memorag.retrieval.index import VectorIndex
+from memorag.retrieval.lexical import LexicalIndex, LexicalTokenizer
 from memorag.retrieval.retriever import Retriever
 
 __all__ = [
     "Embedder",
+    "LexicalIndex",
+    "LexicalTokenizer",
     "Retriever",
     "SentenceTransformerEmbedder",
     "VectorIndex",
     "chunk_document",
     "chunk_documents",
     "fuse_hits",
+    "fuse_rankings",
     "load_sentence_transformer",
     "merge_hits",
 ]

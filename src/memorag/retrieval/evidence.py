@@ -4,7 +4,8 @@ MemoRAG retrieves with every clue the memory writes and reads the union of what 
 hit by several clues appears once, with its best score and every query that found it. Evidence is
 ordered as it appears in the source, so the generator reads it in the document's own order.
 `fuse_hits` instead keeps a fixed budget of top_k chunks ranked by weighted reciprocal-rank fusion (Cormack et
-al. 2009), so evidence from question + clues is as long as the question's alone.
+al. 2009), so evidence from question + clues is as long as the question's alone. `fuse_rankings` fuses one
+query's rankings from several indexes (dense and BM25, the "hybrid" retriever) the same way.
 Does not handle: re-ranking with a cross-encoder, or joining overlapping neighbour chunks into one passage.
 """
 
@@ -74,3 +75,20 @@ def fuse_hits(
     return sorted(
         passages, key=lambda passage: (passage.chunk.doc_id, passage.chunk.start, passage.chunk.chunk_id)
     )
+
+
+def fuse_rankings(
+    rankings: Sequence[Hits], weights: Sequence[float], top_k: int, rrf_k: int = 60
+) -> list[tuple[int, float]]:
+    """One query's rankings (each best first) fused by weighted RRF: top_k (chunk_id, fused score), best first.
+
+    Ties go to the chunk the earlier ranking placed first.
+    """
+    if len(weights) != len(rankings):
+        raise ValueError(f"{len(weights)} weights for {len(rankings)} rankings")
+    fused: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        for rank, (chunk_id, _) in enumerate(ranking, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (rrf_k + rank)
+    best = sorted(fused, key=lambda cid: -fused[cid])[:top_k]  # stable: first-seen order breaks ties
+    return [(cid, fused[cid]) for cid in best]

@@ -1,8 +1,10 @@
-"""The retriever: chunk documents, embed the chunks, index them, and answer several queries at once.
+"""The retriever: chunk documents, embed the chunks, index them (FAISS, BM25), answer several queries at once.
 
-Saved as two files in a directory: `index.faiss` (the vectors) and `chunks.json` (a UTF-8 JSON list of
-chunk dicts, id i at position i). Load checks that both are there and agree with each other and with
-the embedder's dimension.
+`config.retriever` picks each query's ranking: "dense" (FAISS), "bm25" (the lexical index) or "hybrid" (both,
+fused by weighted reciprocal rank). Saved in a directory: `index.faiss` (the vectors), `chunks.json` (a UTF-8
+JSON list of chunk dicts, id i at position i) and `lexical/` (memorag.retrieval.lexical). Load checks that
+the first two are there and agree with each other and with the embedder's dimension; a directory without
+`lexical/` (written before it existed) gets it built from chunks.json.
 Does not handle: the store manifest, format version and embedder identity (memorag.store records those),
 removing documents, or re-embedding when the embedder changes.
 """
@@ -22,13 +24,15 @@ from memorag.config import RetrievalConfig
 from memorag.errors import StoreCorruptError, StoreNotFoundError
 from memorag.retrieval.chunking import chunk_documents
 from memorag.retrieval.embedders import Embedder
-from memorag.retrieval.evidence import fuse_hits, merge_hits
+from memorag.retrieval.evidence import fuse_hits, fuse_rankings, merge_hits
 from memorag.retrieval.index import VectorIndex
+from memorag.retrieval.lexical import LexicalIndex
 from memorag.types import Chunk, Document, EvidencePassage
 
 INDEX_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.json"
 CHUNK_FIELDS = {f.name: f.type for f in fields(Chunk)}  # name -> "int" or "str" (postponed annotations)
+HYBRID_DEPTH = 50  # hits of each ranking fused in "hybrid": a rank past 50 adds under 1/110 of its weight
 
 
 def clean_queries(queries: Sequence[str]) -> list[str]:
@@ -39,7 +43,7 @@ def clean_queries(queries: Sequence[str]) -> list[str]:
 
 
 class Retriever:
-    """Dense retrieval over chunks of one or more documents; `chunks[i]` is the chunk whose vector has id i."""
+    """Dense, BM25 or hybrid retrieval over chunks of one or more documents; chunk i has vector id i."""
 
     def __init__(self, embedder: Embedder, config: RetrievalConfig) -> None:
         special = getattr(embedder.tokenizer, "num_special_tokens_to_add", lambda: 0)()
@@ -52,6 +56,7 @@ class Retriever:
         self.config = config
         self._chunks: list[Chunk] = []
         self._index = VectorIndex(embedder.dimension)
+        self._lexical = LexicalIndex(config.language)
 
     @property
     def chunks(self) -> Sequence[Chunk]:
@@ -61,9 +66,14 @@ class Retriever:
     def index(self) -> VectorIndex:
         return self._index
 
+    @property
+    def lexical(self) -> LexicalIndex:
+        return self._lexical
+
     def build(self, documents: Sequence[Document], progress: bool = False) -> None:
         """Replace whatever was indexed with `documents` (doc ids 0, 1, ...)."""
         self._chunks, self._index = [], VectorIndex(self.embedder.dimension)
+        self._lexical = LexicalIndex(self.config.language)
         self.add(documents, first_doc_id=0, progress=progress)
 
     def add(self, documents: Sequence[Document], first_doc_id: int, progress: bool = False) -> list[Chunk]:
@@ -79,8 +89,10 @@ class Retriever:
             first_chunk_id=len(self._chunks),
         )
         vectors = self._embed_chunks(new, progress)  # before touching state: a failure leaves it as it was
+        lexical = LexicalIndex.build([chunk.text for chunk in [*self._chunks, *new]], self.config.language)
         self._index.add(vectors)
         self._chunks.extend(new)
+        self._lexical = lexical
         return new
 
     def _batches(self, chunks: list[Chunk], progress: bool) -> Iterator[list[str]]:
@@ -101,16 +113,33 @@ class Retriever:
         return vectors  # (n_chunks, dimension)
 
     def search(self, queries: Sequence[str], top_k: int) -> list[tuple[str, list[tuple[int, float]]]]:
-        """Each cleaned query (blank and repeated ones dropped) with its ranked (chunk_id, score) hits."""
+        """Each cleaned query (blank and repeated ones dropped) with its ranked (chunk_id, score) hits.
+
+        The ranking is `config.retriever`'s; scores are cosines (dense), BM25 scores (bm25) or fused
+        reciprocal ranks (hybrid). bm25 keeps only chunks that share a token with the query: fewer than top_k
+        when few do.
+        """
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, not {top_k}")
         cleaned = clean_queries(queries)
-        if not cleaned or not len(self._index):
+        if not cleaned or not self._chunks:
             return []
-        scores, ids = self._index.search(self.embedder.embed(cleaned), top_k)  # (n_queries, k) each
+        if self.config.retriever == "dense":
+            ranked = self._dense_search(cleaned, top_k)
+        elif self.config.retriever == "bm25":
+            ranked = self._lexical.search(cleaned, top_k)
+        else:
+            depth = max(top_k, HYBRID_DEPTH)
+            weights = (1.0, self.config.bm25_weight)
+            pairs = zip(self._dense_search(cleaned, depth), self._lexical.search(cleaned, depth))
+            ranked = [fuse_rankings(pair, weights, top_k) for pair in pairs]
+        return list(zip(cleaned, ranked))
+
+    def _dense_search(self, queries: list[str], top_k: int) -> list[list[tuple[int, float]]]:
+        scores, ids = self._index.search(self.embedder.embed(queries), top_k)  # (n_queries, k) each
         return [
-            (query, [(cid, score) for cid, score in zip(ids[row].tolist(), scores[row].tolist()) if cid >= 0])
-            for row, query in enumerate(cleaned)
+            [(cid, score) for cid, score in zip(ids[row].tolist(), scores[row].tolist()) if cid >= 0]
+            for row in range(len(queries))
         ]
 
     def retrieve(
@@ -131,10 +160,11 @@ class Retriever:
         return merge_hits(per_query, self._chunks, top_k)
 
     def save(self, directory: Path) -> None:
-        """Write `index.faiss` and `chunks.json` into `directory` (created if needed)."""
+        """Write `index.faiss`, `chunks.json` and `lexical/` into `directory` (created if needed)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._index.save(directory / INDEX_FILE)
+        self._lexical.save(directory)
         payload = json.dumps([asdict(chunk) for chunk in self._chunks], ensure_ascii=False)
         temporary = directory / f".{CHUNKS_FILE}.{os.getpid()}.tmp"
         try:
@@ -145,7 +175,10 @@ class Retriever:
 
     @classmethod
     def load(cls, directory: Path, embedder: Embedder, config: RetrievalConfig) -> Retriever:
-        """Read what `save` wrote; StoreCorruptError when a file is missing, unreadable or they disagree."""
+        """Read what `save` wrote; StoreCorruptError when a file is missing, unreadable or they disagree.
+
+        A missing `lexical/` (or one made by another tokenizer or language) is built from the chunks; it is
+        written with the store's next save."""
         directory = Path(directory)
         if not directory.is_dir():
             raise StoreNotFoundError(f"no retrieval store at {directory}: memorize a document first")
@@ -157,6 +190,7 @@ class Retriever:
             )
         retriever = cls(embedder, config)
         retriever._chunks, retriever._index = chunks, index
+        retriever._lexical = LexicalIndex.load(directory, [chunk.text for chunk in chunks], config.language)
         return retriever
 
 
