@@ -47,7 +47,7 @@ def memorize_command(model: Path, store: Path, *files: Path, flags: tuple[str, .
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=300)
 
 
 def sources(store: Path) -> list[str]:
