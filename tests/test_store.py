@@ -130,9 +130,9 @@ def test_leftovers_are_listed_and_removed_by_the_next_write(tmp_path: Path):
 def test_a_second_writer_waits_then_times_out_naming_the_holder(tmp_path: Path):
     store = tmp_path / "store"
     waits: list[str] = []
-    with store_lock(store), pytest.raises(LockTimeoutError, match=f"pid {os.getpid()}"):
-        with store_lock(store, timeout=0.2, on_wait=waits.append):
-            pass
+    with store_lock(store), pytest.raises(LockTimeoutError, match=f"pid {os.getpid()}"), \
+            store_lock(store, timeout=0.2, on_wait=waits.append):
+        pass
     assert len(waits) == 1 and str(store) in waits[0]
     with store_lock(store, timeout=0.2):  # released when the holder's block ends
         pass
