@@ -432,3 +432,13 @@ def test_a_failed_row_of_a_retrieval_only_run_has_no_score_either(tmp_path: Path
     run_eval(EXAMPLES[:1], METHODS, _settings(tmp_path, answers=False), FakeStores(fail_kinds=("kv",)))
     failed = [row for row in _lines(tmp_path) if row["error"]]
     assert len(failed) == 1 and failed[0]["score"] is None and "beta 16" in failed[0]["error"]
+
+
+def test_an_out_folder_that_is_not_an_eval_run_is_refused_untouched(tmp_path: Path):
+    from memorag.errors import NotOursError
+
+    (tmp_path / "thesis.txt").write_text("years of work")
+    stores = FakeStores()
+    with pytest.raises(NotOursError, match="not an eval run folder"):
+        run_eval(EXAMPLES, METHODS, _settings(tmp_path), stores)
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis.txt"] and stores.asked == []

@@ -116,3 +116,15 @@ def test_saving_again_replaces_the_adapter_whole(trained, tmp_path):
     save_adapter(policy, out, "tiny-llama", {"stage": "rlgf"})
     assert not (out / "stray.txt").exists() and read_adapter_manifest(out)["stage"] == "rlgf"
     assert [p.name for p in tmp_path.iterdir()] == ["adapter"]  # no temporary directories left
+
+
+def test_a_folder_that_is_not_an_adapter_is_refused_untouched(trained, tmp_path):
+    from memorag.errors import NotOursError
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("years of work")
+    with pytest.raises(NotOursError, match="not a memorag adapter"):
+        save_adapter(trained[0], folder, "tiny-llama", {"stage": "sft"})
+    assert [p.name for p in folder.iterdir()] == ["thesis.txt"] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "mine"]

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from memorag.durable import fsync_dir, refuse_foreign, sync_tree
 from memorag.errors import MemoRAGError
 
 ADAPTER_FORMAT = "memorag-adapter v1"
@@ -94,6 +95,7 @@ def save_adapter(policy: Any, directory: str | Path, base_model: str, info: dict
     from memorag.models import model_fingerprint
 
     directory = Path(directory)
+    refuse_foreign(directory, is_adapter_dir, "a memorag adapter (nor an empty folder)", "give --out a new folder")
     temporary = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
@@ -115,11 +117,24 @@ def save_adapter(policy: Any, directory: str | Path, base_model: str, info: dict
     return directory
 
 
+def is_adapter_dir(path: Path) -> bool:
+    """An empty folder, or one `save_adapter` wrote (its manifest says the adapter format)."""
+    if not path.is_dir():
+        return False
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return not any(path.iterdir())
+    return isinstance(manifest, dict) and manifest.get("format") == ADAPTER_FORMAT
+
+
 def _replace_directory(new: Path, target: Path) -> None:
+    sync_tree(new)  # durable before it becomes visible
     old = target.parent / f".{target.name}.old-{os.getpid()}"
     if target.exists():
         os.replace(target, old)
     os.replace(new, target)
+    fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
