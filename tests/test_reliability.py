@@ -3,6 +3,7 @@ real MiniLM tokenizer and embedder), killed, run in parallel and read while they
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -78,12 +79,19 @@ def test_refusals_leave_folders_files_and_stores_as_they_were(tiny_model: Path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha.txt", "mydir", "notes.txt"]  # no lock, no tmp
 
     assert run(memorize_command(tiny_model, store, text, flags=())).returncode == 0
+    (store / ".tmp-0123").mkdir()  # what a killed write leaves: reported by info, removed by the next write
+    from click.testing import CliRunner
+
+    from memorag.cli import cli
+
+    shown = CliRunner().invoke(cli, ["info", str(store), "--json"])
+    assert shown.exit_code == 0 and json.loads(shown.output)["leftovers"] == [str(store / ".tmp-0123")]
     before = snapshot(store)
     result = run(memorize_command(tiny_model, store, document(tmp_path, "beta"), flags=()))
     assert result.returncode == 2 and "--force" in result.stderr and "--append" in result.stderr
     assert snapshot(store) == before and sources(store) == ["alpha.txt"]
     assert run(memorize_command(tiny_model, store, tmp_path / "beta.txt", flags=("--force",))).returncode == 0
-    assert sources(store) == ["beta.txt"]
+    assert sources(store) == ["beta.txt"] and leftovers(store) == []
 
 
 @pytest.mark.slow
