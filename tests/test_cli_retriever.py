@@ -35,7 +35,7 @@ class FakeRAG:
 
     @classmethod
     def load(cls, store: Any, *args: Any, **kwargs: Any) -> FakeRAG:
-        return cls(None, RetrievalConfig(retriever="bm25"))
+        return cls(None, RetrievalConfig(retriever=kwargs.get("retriever") or "bm25"))  # as MemoRAG.load does
 
     def memorize(self, *args: Any, **kwargs: Any) -> dict[str, float]:
         return {"memorize": 0.0}

@@ -147,15 +147,9 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lo
 
 def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu",
           retriever: str | None = None) -> Any:
-    from dataclasses import replace
-
     from memorag.pipeline import MemoRAG
 
-    rag = MemoRAG.load(store, generation=generation, device=device)
-    if retriever:  # for this command only: the store keeps the retriever it records
-        rag.retrieval_config = replace(rag.retrieval_config, retriever=retriever)
-        rag.retriever.config = rag.retrieval_config
-    return rag
+    return MemoRAG.load(store, generation=generation, device=device, retriever=retriever)  # for this command only
 
 
 @cli.command()

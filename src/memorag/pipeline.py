@@ -241,7 +241,7 @@ class MemoRAG:
     @classmethod
     def load(
         cls, store: str | Path, generation: GenerationConfig | None = None, device: str | None = None,
-        memory_adapter: str | Path | None = None, recall: RecallConfig | None = None,
+        memory_adapter: str | Path | None = None, recall: RecallConfig | None = None, retriever: str | None = None,
     ) -> MemoRAG:
         """Open a store; refuses one made with another memory model, adapter or embedder, or a newer format.
 
@@ -254,7 +254,7 @@ class MemoRAG:
         for attempt in range(LOAD_ATTEMPTS):
             manifest = read_manifest(path)
             try:
-                rag = cls._load_revision(path, manifest, generation, device, memory_adapter, recall)
+                rag = cls._load_revision(path, manifest, generation, device, memory_adapter, recall, retriever)
                 break
             except Exception:
                 # a writer replaced the store while we read it, and removed the files we were reading: read the
@@ -267,7 +267,7 @@ class MemoRAG:
     @classmethod
     def _load_revision(
         cls, path: Path, manifest: dict[str, Any], generation: GenerationConfig | None, device: str | None,
-        memory_adapter: str | Path | None, recall: RecallConfig | None,
+        memory_adapter: str | Path | None, recall: RecallConfig | None, retriever: str | None,
     ) -> MemoRAG:
         from memorag.retrieval import Retriever
         from memorag.store import check_models, data_dir, read_documents
@@ -277,6 +277,8 @@ class MemoRAG:
         if device:
             memory_config = replace(memory_config, device=device)
             retrieval_config = replace(retrieval_config, device=device)
+        if retriever:  # this pipeline's only: the store keeps the retriever it records, until it is written
+            retrieval_config = replace(retrieval_config, retriever=retriever)
         rag = cls(memory_config, retrieval_config, generation, memory_adapter, recall)
         check_models(manifest, rag._models(), path)
         folder = data_dir(path, manifest)
