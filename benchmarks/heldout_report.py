@@ -150,6 +150,13 @@ def grid_markdown(table: dict[str, Any], baseline: str, unit: str = "folder") ->
     return "\n".join(lines) + "\n"
 
 
+def _chunks_file(store: Path) -> Path:
+    """chunks.json of a store: in its data folder (format v2), or beside the manifest (v1)."""
+    from memorag.store import data_dir, is_store, read_manifest
+
+    return (data_dir(store, read_manifest(store)) if is_store(store) else store) / "chunks.json"
+
+
 def ceiling(folder: Path, rows: list[dict[str, Any]]) -> tuple[int, int]:
     """(examples with an answer-bearing chunk in their store, examples): the most any R@k can reach."""
     from memorag.eval.metrics import answer_bearing
@@ -157,9 +164,10 @@ def ceiling(folder: Path, rows: list[dict[str, Any]]) -> tuple[int, int]:
     found: dict[str, bool] = {}
     for row in rows:
         store = (row.get("store") or {}).get("dir")
-        if row["id"] in found or not store or not (folder / store / "chunks.json").is_file():
+        chunks_file = _chunks_file(folder / store) if store else None
+        if row["id"] in found or chunks_file is None or not chunks_file.is_file():
             continue
-        chunks = json.loads((folder / store / "chunks.json").read_text(encoding="utf-8"))
+        chunks = json.loads(chunks_file.read_text(encoding="utf-8"))
         found[row["id"]] = bool(answer_bearing([chunk["text"] for chunk in chunks], row["answers"]))
     return sum(found.values()), len(found)
 

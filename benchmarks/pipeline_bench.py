@@ -42,7 +42,7 @@ def run_memorize(tokens: int, store: Path) -> dict:
     total = time.perf_counter() - started
     return {"memorize_s": round(total, 2), "split_s": {k: round(v, 2) for k, v in timings.items()},
             "memory": rag.memory.describe(), "chunks": len(rag.retriever.chunks),
-            "store_mb": round(sum(f.stat().st_size for f in store.iterdir()) / 1e6, 1),
+            "store_mb": round(sum(f.stat().st_size for f in store.rglob("*") if f.is_file()) / 1e6, 1),
             "peak_rss_mb": round(peak_rss_mb())}
 
 

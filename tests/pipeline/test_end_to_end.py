@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,9 +66,7 @@ def test_store_refuses_another_memory_model(built, tmp_path):
     manifest = json.loads((store / "manifest.json").read_text())
     manifest["models"]["memory"]["fingerprint"] = "sha256:another-model"
     copy = tmp_path / "copy"
-    copy.mkdir()
-    for file in store.iterdir():
-        (copy / file.name).write_bytes(file.read_bytes())
+    shutil.copytree(store, copy)
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(StoreMismatchError, match="memory"):
         MemoRAG.load(copy)
