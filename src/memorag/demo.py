@@ -44,7 +44,7 @@ def main() -> None:
     source.write_text(reference_slice(args.chars), encoding="utf-8")
     print(f"memorizing {source} ({source.stat().st_size:,} bytes) into {args.store} ...")
     rag = MemoRAG()
-    timings = rag.memorize([source], store=args.store, progress=True)
+    timings = rag.memorize([source], store=args.store, progress=True, overwrite=True)  # the demo's own store
     described = rag.memory.describe()
     print(f"memory: {described['tokens_read']} tokens -> {described['entries']} entries at beta {described['beta']}")
     print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
