@@ -80,7 +80,7 @@ def parallel(bench: Bench, writers: int, start_with_store: bool) -> dict[str, An
     codes = [p.returncode for p in procs]
     seen = sources(store)
     expected += [f"{n}.txt" for n, code in zip(names, codes) if code == 0]  # a refused one reported its error
-    return {"writers": writers, "start": "store" if start_with_store else "absent", "exit_0": codes.count(0),
+    return {"writers": writers, "start": "existing" if start_with_store else "absent", "exit_0": codes.count(0),
             "kept": sum(1 for e in expected if e in seen), "lost": sum(1 for e in expected if e not in seen),
             "duplicated": len(seen) - len(set(seen)), "leftovers": len(leftovers(store)),
             "seconds": round(time.perf_counter() - started, 1),
