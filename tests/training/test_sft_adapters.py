@@ -128,3 +128,15 @@ def test_a_folder_that_is_not_an_adapter_is_refused_untouched(trained, tmp_path)
         save_adapter(trained[0], folder, "tiny-llama", {"stage": "sft"})
     assert [p.name for p in folder.iterdir()] == ["thesis.txt"] and sorted(p.name for p in tmp_path.iterdir()) == [
         "mine"]
+
+
+def test_training_data_is_never_written_into_a_folder_that_is_not_a_build(tmp_path):
+    from memorag.errors import NotOursError
+    from memorag.training.build import prepare
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "held_out_ids.txt").write_text("the user's own list")
+    with pytest.raises(NotOursError, match="not a training data folder"):
+        prepare(folder, {}, ["span"])
+    assert (folder / "held_out_ids.txt").read_text() == "the user's own list" and len(list(folder.iterdir())) == 1

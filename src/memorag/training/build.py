@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig, config_to_dict
+from memorag.durable import refuse_foreign
 from memorag.errors import MemoRAGError
 from memorag.eval.datasets import EvalExample
 from memorag.eval.metrics import answer_in_text, best_over_answers
@@ -156,9 +157,15 @@ def _comparable(info: dict[str, Any]) -> Any:
     return info["source"]["sha256"], info["split"], settings
 
 
+def _is_build_folder(path: Path) -> bool:
+    """An empty folder, or one a build wrote (it holds build.json)."""
+    return path.is_dir() and (not any(path.iterdir()) or (path / data.BUILD_FILE).is_file())
+
+
 def prepare(out: Path, info: dict[str, Any], tasks: Sequence[str]) -> set[str]:
     """Write build.json (or check it against a previous run's) and return the ids already done: those with a
     record for every task (or an error record); whatever else an interrupted run left is dropped."""
+    refuse_foreign(out, _is_build_folder, "a training data folder", "give --out a new folder (or the one to resume)")
     out.mkdir(parents=True, exist_ok=True)
     path = out / data.BUILD_FILE
     if path.is_file():

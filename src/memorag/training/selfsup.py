@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import shutil
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from memorag.config import MemoryConfig, config_to_dict
+from memorag.durable import fsync_dir, sync_tree
 from memorag.training import data
 from memorag.training.adapters import file_sha256
 
@@ -206,17 +208,19 @@ def build_selfsup(out: Path, contexts: Sequence[tuple[str, str]], sources: Seque
         raise data.TrainingDataError("no sentence in the input can be a target: it needs sentences of "
                                      f"{settings.min_words}-{settings.max_words} words holding a name or a number")
     used = {row["id"] for row in rows}
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)  # what an interrupted run left
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")  # hidden and ours alone: never a user's folder
+    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     (tmp / data.BUILD_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     for name, lines in ((data.CONTEXTS_FILE, [{"id": i, "context": t} for i, t in contexts if i in used]),
                         (data.SFT_FILE, rows)):
         (tmp / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), encoding="utf-8")
     (tmp / data.HELD_OUT_FILE).write_text(",".join(split.get("held_out", [])) + "\n", encoding="utf-8")
+    sync_tree(tmp)
     if out.exists():
         shutil.rmtree(out)  # an empty folder, or this command's own earlier output (checked above)
     tmp.rename(out)
+    fsync_dir(out.parent)
     return {"out": str(out), "contexts": len(used), "sft_targets": len(rows),
             "cloze": sum(r["source"].endswith("cloze") for r in rows)}
 
