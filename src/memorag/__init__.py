@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig
+from memorag.config import GenerationConfig, JudgeConfig, MemoryConfig, RetrievalConfig
 from memorag.errors import (
     EmptyInputError,
     GenerationError,
@@ -42,8 +42,28 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "Answer", "Chunk", "Clue", "Document", "EmptyInputError", "EvidencePassage", "GenerationConfig",
-    "GenerationError", "InputDecodeError", "LockTimeoutError", "MemoRAG", "MemoRAGError", "MemoryBudgetError",
-    "MemoryConfig", "NotMemorizedError", "NotOursError", "RetrievalConfig", "StoreChangedError", "StoreCorruptError",
-    "StoreExistsError", "StoreMismatchError", "StoreNotFoundError", "UnknownModelError",
+    "Answer",
+    "Chunk",
+    "Clue",
+    "Document",
+    "EmptyInputError",
+    "EvidencePassage",
+    "GenerationConfig",
+    "GenerationError",
+    "InputDecodeError",
+    "JudgeConfig",
+    "LockTimeoutError",
+    "MemoRAG",
+    "MemoRAGError",
+    "MemoryBudgetError",
+    "MemoryConfig",
+    "NotMemorizedError",
+    "NotOursError",
+    "RetrievalConfig",
+    "StoreChangedError",
+    "StoreCorruptError",
+    "StoreExistsError",
+    "StoreMismatchError",
+    "StoreNotFoundError",
+    "UnknownModelError",
 ]

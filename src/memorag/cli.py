@@ -29,17 +29,32 @@ from memorag.cli_options import (
 )
 from memorag.config import (
     FUSIONS,
+    JUDGE_CONTEXTS,
     MEMORY_KINDS,
     GenerationConfig,
+    JudgeConfig,
     MemoryConfig,
     RetrievalConfig,
 )
 from memorag.durable import DEFAULT_LOCK_TIMEOUT
 from memorag.recall.base import STRATEGIES as RECALL_STRATEGIES
+from memorag.recall.base import RecallConfig
 
 RECALL_HELP = ("How the memory writes clues: generate (free text), copy (spans copied from the memorized text, "
                "with offsets), attention (chunks the question attends to in memory), multihop (bridges copied "
-               "from retrieved evidence, re-queried).")
+               "from retrieved evidence, re-queried), none (no clues: the question's pool, judged).")
+
+_judge_options = options(
+    click.option("--judge", "judge_model", default=JudgeConfig.model, show_default=True,
+                 help="Who re-ranks memorag's candidate pool to --top-k passages by the likelihood of the question "
+                      "after each: memory (the memory model), none (no judge: the union of every query's top-k, as "
+                      "in the MemoRAG paper, several times the passages), or a causal LM name or path."),
+    click.option("--pool", type=int, default=JudgeConfig.pool, show_default=True,
+                 help="Candidates the judge reads for the question; each clue adds its top hits from both indexes."),
+    click.option("--judge-context", type=click.Choice(JUDGE_CONTEXTS), default=JudgeConfig.context,
+                 show_default=True, help="passage: the judge reads each passage alone; memory: after the global "
+                                         "memory (kv memories; slower)."),
+)
 
 
 _generator_options = options(
@@ -60,7 +75,7 @@ def _answer_text(answer: Any) -> str:
         lines.append("Clues:")
         lines += [f"  [{clue.kind}] {clue.text}" for clue in answer.clues]
     if answer.evidence:
-        lines.append("Evidence:")
+        lines.append(f"Evidence (judged by {answer.judge}):" if answer.judge else "Evidence:")
         for passage in answer.evidence:
             snippet = " ".join(passage.text.split())[:160]
             lines.append(f"  {passage.source} [{passage.chunk.start}:{passage.chunk.end}] {snippet}")
@@ -156,20 +171,30 @@ def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu",
 @click.argument("store", type=click.Path(path_type=Path))
 @click.argument("question")
 @click.option("--mode", type=click.Choice(["memorag", "rag", "memory", "full"]), default="memorag", show_default=True,
-              help="memorag: clues + question query the index; rag: question only; memory: the memory model "
-                   "answers alone; full: the generator reads the whole text, cut in the middle.")
-@click.option("--top-k", type=int, default=None, help="Chunks retrieved per query (default: the store's, 3).")
-@click.option("--recall", "strategy", type=click.Choice(RECALL_STRATEGIES), default="generate", show_default=True,
-              help=RECALL_HELP)
+              help="memorag: the memory model's clues widen the question's candidates and its judge keeps the "
+                   "top-k; rag: the question alone, top-k (no memory model); memory: the memory model answers "
+                   "alone; full: the generator reads the whole text, cut in the middle.")
+@click.option("--top-k", type=int, default=None,
+              help="Passages handed to the generator (default: the store's, 3); with --judge none, per query.")
+@click.option("--recall", "strategy", type=click.Choice(RECALL_STRATEGIES), default=RecallConfig.strategy,
+              show_default=True, help=RECALL_HELP)
+@_judge_options
 @RETRIEVER_OVERRIDE
+@click.option("--answer", "answer_style", type=click.Choice(["generate", "quote"]), default=GenerationConfig.answer,
+              show_default=True, help="generate: the generator writes the answer from the evidence; quote: the "
+                                      "evidence sentence the judge finds the question most likely after, with its "
+                                      "passage number (nothing is made up).")
 @_generator_options
-@click.option("--json", "as_json", is_flag=True, help="Print answer, clues, evidence and timings as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print answer, clues, evidence (with the queries that found each passage and the judge's "
+                   "score) and timings as JSON.")
 @fail_cleanly()
-def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str, retriever: str | None,
-        as_json: bool, **generator: Any) -> None:
+def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str, judge_model: str, pool: int,
+        judge_context: str, retriever: str | None, answer_style: str, as_json: bool, **generator: Any) -> None:
     """Answer QUESTION about the texts memorized in STORE."""
+    judge = JudgeConfig(model=judge_model, pool=pool, context=judge_context)  # checked before any model loads
     rag = _open(store, generation_config(**generator), generator["device"], retriever)
-    answer = rag.ask(question, mode=mode, top_k=top_k, recall=strategy)
+    answer = rag.ask(question, mode=mode, top_k=top_k, recall=strategy, judge=judge, answer=answer_style)
     _emit(answer.to_dict(), as_json, _answer_text(answer))
 
 

@@ -86,12 +86,51 @@ class RetrievalConfig:
             raise ValueError("top_k must be at least 1")
 
 
+JUDGE_CONTEXTS = ("passage", "memory")
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """The judge of `memorag` mode (memorag.retrieval.judge): a causal LM re-ranks a candidate pool of passages by
+    the mean log-probability of the question after each passage and keeps top_k, so the generator reads as many
+    passages as `rag` hands it.
+
+    model: "memory" the memory model itself, "none" no judge (memorag reads the union of every query's top_k, as
+    MemoRAG's paper does), or any causal LM name (e.g. "gemma3-270m"). pool: the question's candidates from the
+    store's retriever; every clue adds its top `clue_hits` from each index (dense and BM25). passage_tokens: each
+    passage is cut to this many of the judge's tokens. context: "passage" the prompt alone, "memory" the prompt
+    after the global memory's KV cache (kv memories). Not stored: the judge can change without memorizing again.
+    """
+
+    model: str = "memory"
+    pool: int = 20
+    clue_hits: int = 3
+    passage_tokens: int = 192
+    batch_size: int = 4
+    context: str = "passage"
+
+    def __post_init__(self) -> None:
+        if self.pool < 1 or self.clue_hits < 0:
+            raise ValueError(f"judge pool must be at least 1 and clue_hits at least 0, not {self.pool}, {self.clue_hits}")
+        if self.passage_tokens < 8 or self.batch_size < 1:
+            raise ValueError("judge passage_tokens must be at least 8 and batch_size at least 1")
+        if self.context not in JUDGE_CONTEXTS:
+            raise ValueError(f"judge context must be one of {JUDGE_CONTEXTS}, not {self.context!r}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.model != "none"
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     """The generator: `backend` "local" loads `model` with transformers; "openai" calls an HTTP server.
 
     For "openai", `model` is the served model name and `base_url` the server (e.g. http://127.0.0.1:8000/v1);
     the API key is read from the environment variable named by `api_key_env` at the edge (CLI), never here.
+    answer: "generate" the generator writes the answer from the evidence; "quote" the evidence sentence the judge
+    (JudgeConfig; the memory model when it is "none") finds the question most likely after, quoted with its
+    passage number (memorag.generation.quote): no generator runs.
     """
 
     backend: str = "local"
@@ -103,8 +142,11 @@ class GenerationConfig:
     temperature: float = 0.0
     device: str = "cpu"
     dtype: str = "float32"
+    answer: str = "generate"
 
     def __post_init__(self) -> None:
+        if self.answer not in ("generate", "quote"):
+            raise ValueError(f"answer must be 'generate' or 'quote', not {self.answer!r}")
         if self.backend not in ("local", "openai"):
             raise ValueError(f"backend must be 'local' or 'openai', not {self.backend!r}")
         if self.backend == "openai" and not self.base_url:

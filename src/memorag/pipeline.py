@@ -1,8 +1,11 @@
 """MemoRAG: memorize -> recall clues -> retrieve -> generate (paper section 2, Figure 2).
 
 Modes of `ask`:
-  memorag  clues from the global memory plus the question query the index; the generator reads the evidence
-  rag      the question alone queries the index (standard RAG baseline)
+  memorag  the memory model at work: its clues (any recall strategy, or none) widen the question's candidate pool
+           with their hits from both indexes, and the judge (the memory model by default, memorag.retrieval.judge)
+           keeps the top_k passages it finds the question most likely after; without a judge
+           (`JudgeConfig(model="none")`) the union of every query's top_k, as MemoRAG's paper reads it
+  rag      the question alone queries the index, top_k passages (retrieval without the memory model)
   memory   the memory model answers from its memory alone (MemoRAG's "qa" task)
   full     the generator reads the whole context, cut in the middle to its window (LongBench's baseline)
 `summarize` asks the memory for key points, retrieves with them and has the generator write the summary.
@@ -17,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from memorag import __version__
-from memorag.config import GenerationConfig, MemoryConfig, RetrievalConfig, config_from_dict, config_to_dict
+from memorag.config import (
+    GenerationConfig,
+    JudgeConfig,
+    MemoryConfig,
+    RetrievalConfig,
+    config_from_dict,
+    config_to_dict,
+)
 from memorag.durable import DEFAULT_LOCK_TIMEOUT
 from memorag.errors import NotMemorizedError, StoreChangedError, StoreExistsError
 from memorag.inputs import Input, to_documents
@@ -60,6 +70,7 @@ class MemoRAG:
         generation: GenerationConfig | None = None,
         memory_adapter: str | Path | None = None,
         recall: RecallConfig | None = None,
+        judge: JudgeConfig | None = None,
     ) -> None:
         self.memory_config = memory or MemoryConfig()
         if memory_adapter is not None:  # a LoRA adapter directory (memorag train): same as MemoryConfig(adapter=)
@@ -67,6 +78,7 @@ class MemoRAG:
         self.retrieval_config = retrieval or RetrievalConfig()
         self.generation_config = generation or GenerationConfig()
         self.recall_config = recall or RecallConfig()  # the default strategy of ask/recall and its settings
+        self.judge_config = judge or JudgeConfig()  # the judge of memorag mode; not stored
         self._memory: Memory | None = None
         self._retriever: Any = None
         self._generator: Any = None
@@ -108,6 +120,36 @@ class MemoRAG:
 
             self._generator = from_config(self.generation_config)
         return self._generator
+
+    def judge(self, config: JudgeConfig | None = None) -> Any:
+        """The judge of `config` (None: the pipeline's): a QueryLikelihoodJudge on the memory model ("memory": the
+        memory's own loaded model, adapter included) or on the named causal LM."""
+        from memorag.models import load_causal_lm
+        from memorag.retrieval.judge import QueryLikelihoodJudge
+
+        config = config or self.judge_config
+        if not config.enabled:
+            raise ValueError("this judge config has model 'none': there is no judge to use")
+        if config.context == "memory" and config.model not in ("memory", self.memory_config.model):
+            raise ValueError(f"judge context 'memory' reads the memory's KV cache, which only the memory model "
+                             f"({self.memory_config.model!r}) can read; judge model {config.model!r} cannot")
+        name = self.memory_config.model if config.model == "memory" else config.model
+        model = tokenizer = None
+        if config.model == "memory" and self.memory_config.kind != "none":
+            model, tokenizer = getattr(self.memory, "model", None), getattr(self.memory, "tokenizer", None)
+        if model is None or tokenizer is None:
+            model, tokenizer = load_causal_lm(name, self.memory_config.device, self.memory_config.dtype)
+        return QueryLikelihoodJudge(model, tokenizer, config, name)
+
+    def _judge_memory(self, config: JudgeConfig) -> Any:
+        """(keys, values) of the global memory for context "memory"; None for context "passage"."""
+        if config.context != "memory":
+            return None
+        keys, values = getattr(self.memory, "keys", None), getattr(self.memory, "values", None)
+        if not keys or values is None:
+            raise ValueError(f"judge context 'memory' needs a kv, full or gist memory; this store's is "
+                             f"{self.memory_config.kind!r}: use context 'passage'")
+        return keys, values
 
     # ----- memorize, save, load ------------------------------------------------------------------------
     def memorize(
@@ -242,11 +284,12 @@ class MemoRAG:
     def load(
         cls, store: str | Path, generation: GenerationConfig | None = None, device: str | None = None,
         memory_adapter: str | Path | None = None, recall: RecallConfig | None = None, retriever: str | None = None,
+        judge: JudgeConfig | None = None,
     ) -> MemoRAG:
         """Open a store; refuses one made with another memory model, adapter or embedder, or a newer format.
 
         The memory adapter is the one the store was made with; `memory_adapter` names the one you expect (refused
-        when it differs). `recall` is not stored: recall settings do not change what was memorized."""
+        when it differs). `recall` and `judge` are not stored: they do not change what was memorized."""
         from memorag.store import read_manifest
 
         path = Path(store)
@@ -255,6 +298,7 @@ class MemoRAG:
             manifest = read_manifest(path)
             try:
                 rag = cls._load_revision(path, manifest, generation, device, memory_adapter, recall, retriever)
+                rag.judge_config = judge or rag.judge_config
                 break
             except Exception:
                 # a writer replaced the store while we read it, and removed the files we were reading: read the
@@ -298,12 +342,16 @@ class MemoRAG:
     def ask(
         self, question: str, mode: str = "memorag", top_k: int | None = None,
         clue_kinds: Sequence[str] | None = None, max_new_tokens: int | None = None, recall: str | None = None,
+        retriever: str | None = None, judge: JudgeConfig | None = None, answer: str | None = None,
     ) -> Answer:
         """Answer `question`. In memorag mode `recall` picks the strategy that writes the clues (memorag.recall):
-        "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention" or "multihop"; None (and
-        `clue_kinds` None): the pipeline's `RecallConfig.strategy` (`.clue_kinds`). `max_new_tokens` None:
-        GenerationConfig's; 0: retrieve only, the answer is "" and the generator never runs (clues and evidence
-        as usual)."""
+        "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention", "multihop" or "none"
+        (the question alone); None (and `clue_kinds` None): the pipeline's `RecallConfig.strategy`
+        (`.clue_kinds`). `judge` (None: the pipeline's JudgeConfig) re-ranks memorag's candidate pool to top_k;
+        `retriever` (None: the store's) ranks the question's hits in rag and memorag modes. `answer` (None:
+        GenerationConfig.answer): "generate" or "quote" (the evidence sentence the judge scores highest, quoted
+        with its passage number; rag and memorag modes). `max_new_tokens` None: GenerationConfig's; 0: retrieve
+        only, the answer is "" and neither generator nor quote runs (clues and evidence as usual)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if not question.strip():
@@ -312,9 +360,16 @@ class MemoRAG:
         budget = self.generation_config.max_new_tokens if max_new_tokens is None else max_new_tokens
         if budget < 0:
             raise ValueError(f"max_new_tokens must be 0 (retrieve only) or more, not {budget}")
+        judge_config = judge or self.judge_config
+        style = answer or self.generation_config.answer
+        if style not in ("generate", "quote"):
+            raise ValueError(f"answer must be 'generate' or 'quote', not {style!r}")
+        top_k = top_k or self.retrieval_config.top_k
         timings: dict[str, float] = {}
         clues: list[Clue] = []
         evidence: list[EvidencePassage] = []
+        judged_by: str | None = None
+        ranking: tuple[int, ...] = ()
         if mode == "memory":
             if budget == 0:
                 return Answer(question, "", mode, timings=timings)
@@ -331,17 +386,36 @@ class MemoRAG:
                 clues = self.recall(question, recall, clue_kinds)
                 timings["recall"] = time.perf_counter() - started
             started = time.perf_counter()
-            evidence = self.retriever.retrieve([question, *(c.text for c in clues)], top_k or self.retrieval_config.top_k)
-            timings["retrieve"] = time.perf_counter() - started
+            if mode == "memorag" and judge_config.enabled:
+                pool = self.retriever.pool(question, [c.text for c in clues], max(judge_config.pool, top_k),
+                                           judge_config.clue_hits, retriever)
+                timings["retrieve"] = time.perf_counter() - started
+                started = time.perf_counter()
+                judge_ = self.judge(judge_config)
+                ranked = judge_.rerank(question, pool, len(pool), self._judge_memory(judge_config))
+                timings["judge"] = time.perf_counter() - started
+                judged_by, ranking = judge_.name, tuple(p.chunk.chunk_id for p in ranked)
+                evidence = sorted(ranked[:top_k], key=lambda p: (p.chunk.doc_id, p.chunk.start, p.chunk.chunk_id))
+            else:
+                queries = [question, *(c.text for c in clues)]
+                evidence = self.retriever.retrieve(queries, top_k, retriever=retriever)
+                timings["retrieve"] = time.perf_counter() - started
             messages = answer_messages(question, evidence_prompt(evidence))
         text = ""
-        if budget > 0:
+        if budget > 0 and style == "quote" and mode in ("rag", "memorag"):
+            from memorag.generation.quote import best_quote, quote_text
+
+            started = time.perf_counter()
+            quoting = judge_config if judge_config.enabled else replace(judge_config, model="memory")
+            text = quote_text(best_quote(question, evidence, self.judge(replace(quoting, context="passage"))))
+            timings["quote"] = time.perf_counter() - started
+        elif budget > 0:
             started = time.perf_counter()
             text = self.generator.generate(
                 messages, max_new_tokens=budget, temperature=self.generation_config.temperature
             )
             timings["generate"] = time.perf_counter() - started
-        return Answer(question, text, mode, tuple(clues), tuple(evidence), timings)
+        return Answer(question, text, mode, tuple(clues), tuple(evidence), timings, judged_by, ranking)
 
     def recall(
         self, question: str, strategy: str | None = None, clue_kinds: Sequence[str] | None = None
@@ -350,6 +424,8 @@ class MemoRAG:
         answer), with the pipeline's RecallConfig settings."""
         self._require_memory()
         strategy = strategy or self.recall_config.strategy
+        if strategy == "none":
+            return []
         if strategy == "generate":
             kinds = self.recall_config.clue_kinds if clue_kinds is None else clue_kinds
             return [clue for clue in self.memory.clues(question, kinds) if clue.text.strip()]

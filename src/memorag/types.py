@@ -47,11 +47,16 @@ class Clue:
 
 @dataclass(frozen=True)
 class EvidencePassage:
-    """A retrieved chunk with the best score it got and the queries (question or clues) that hit it."""
+    """A retrieved chunk with the best score it got, the queries (question or clues) that found it and, when a
+    judge re-ranked it (memorag.retrieval.judge), the judge's score (a mean log-probability of the question)."""
 
     chunk: Chunk
     score: float
     queries: tuple[str, ...] = ()
+    judge_score: float | None = None
+
+    def judged(self, score: float) -> EvidencePassage:
+        return EvidencePassage(self.chunk, self.score, self.queries, float(score))
 
     @property
     def source(self) -> str:
@@ -72,6 +77,8 @@ class Answer:
     clues: tuple[Clue, ...] = ()
     evidence: tuple[EvidencePassage, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    judge: str | None = None  # the model that re-ranked the evidence, None when none did
+    ranking: tuple[int, ...] = ()  # chunk ids of the judged pool, best first (the evidence is its first top_k)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

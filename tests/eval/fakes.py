@@ -12,6 +12,8 @@ class OneChunkRetriever:
         self.chunks = [Chunk(0, 0, "doc", 0, len(context), context)]
         self.searched: list[list[str]] = []
 
-    def search(self, queries: list[str], top_k: int) -> list[tuple[str, list[tuple[int, float]]]]:
+    def search(
+        self, queries: list[str], top_k: int, retriever: str | None = None
+    ) -> list[tuple[str, list[tuple[int, float]]]]:
         self.searched.append(list(queries))
         return [(query, [(0, 1.0)]) for query in queries]

@@ -53,6 +53,7 @@ class FakeRag:
         top_k: int | None = None,
         max_new_tokens: int | None = None,
         recall: str = "generate",
+        **settings: Any,
     ) -> Answer:
         chunk = Chunk(0, 0, "doc", 0, len(self.context), self.context)
         return Answer(

@@ -37,7 +37,9 @@ class FakeRetriever:
     def __init__(self) -> None:
         self.queries: list[list[str]] = []
 
-    def retrieve(self, queries: list[str], top_k: int | None = None) -> list[EvidencePassage]:
+    def retrieve(
+        self, queries: list[str], top_k: int | None = None, retriever: str | None = None
+    ) -> list[EvidencePassage]:
         self.queries.append(list(queries))
         chunk = Chunk(chunk_id=7, doc_id=0, source="doc", start=10, end=29, text="The vault code is 4.")
         return [EvidencePassage(chunk, 0.9, tuple(queries))]
@@ -64,9 +66,13 @@ class FakeRag:
         top_k: int | None = None,
         max_new_tokens: int | None = None,
         recall: str = "generate",
+        retriever: str | None = None,
+        judge: object = None,
+        answer: str = "generate",
     ) -> Answer:
         self.asked.append((question, mode, top_k, max_new_tokens))
         self.strategies.append(recall)
+        self.judges = [*getattr(self, "judges", []), (retriever, judge, answer)]
         return Answer(question, "asked", mode)
 
 
@@ -82,6 +88,18 @@ def test_memorag_settings_parse_typed_and_sorted_into_a_canonical_label():
     assert parse_method(spec.label) == spec  # the label reads back as the same method
     assert parse_method("memorag:kind=gist").memory == (("kind", "gist"),)
     assert parse_method("memorag:beta=auto").memory == (("beta", None),)
+
+
+def test_retriever_judge_and_answer_settings_parse_into_a_canonical_label():
+    spec = parse_method("memorag:recall=none,retriever=hybrid,pool=40,judge=gemma3-270m,kind=none")
+    assert spec.retriever == "hybrid" and spec.recall == "none" and spec.memory == (("kind", "none"),)
+    assert spec.judge_config().model == "gemma3-270m" and spec.judge_config().pool == 40
+    assert spec.label == "memorag:judge=gemma3-270m,kind=none,pool=40,recall=none,retriever=hybrid"
+    assert parse_method(spec.label) == spec
+    assert parse_method("rag:retriever=bm25").retriever == "bm25"
+    assert parse_method("rag:answer=quote").answer == "quote"
+    assert not parse_method("memorag:judge=none").judge_config().enabled
+    assert parse_method("memorag").judge_config().model == "memory"  # the default judge
 
 
 def test_settings_after_a_comma_stay_with_their_method():
@@ -102,7 +120,12 @@ def test_duplicate_methods_are_dropped_in_order():
     ("spec", "message"),
     [
         ("bm25", "unknown method"),
-        ("rag:beta=4", "only memorag takes memory settings"),
+        ("rag:beta=4", "takes only retriever"),
+        ("full:retriever=bm25", "full takes no settings"),
+        ("rag:retriever=sparse", "choose one of dense"),
+        ("memorag:pool=0", "pool must be at least 1"),
+        ("memorag:judge_context=all", "judge context must be one of"),
+        ("memorag:answer=essay", "choose generate or quote"),
         ("memorag:colour=red", "not a memory setting"),
         ("memorag:device=cuda", "not a memory setting"),
         ("memorag:beta", "not a memory setting"),
@@ -111,7 +134,7 @@ def test_duplicate_methods_are_dropped_in_order():
         ("memorag:window=big", "window takes int"),
         ("memorag:kind=paper", "memory kind must be one of"),
         ("memorag:recall=guess", "not a strategy"),
-        ("rag:recall=copy", "only memorag takes memory settings"),
+        ("rag:recall=copy", "takes only retriever"),
         ("", "no method given"),
     ],
 )

@@ -62,6 +62,9 @@ class FakeRag:
         top_k: int | None = None,
         max_new_tokens: int | None = None,
         recall: str = "generate",
+        retriever: str | None = None,
+        judge: Any = None,
+        answer: str = "generate",
     ) -> Answer:
         self.stores.asked.append((question, mode))
         self.stores.budgets.append(max_new_tokens)
@@ -130,7 +133,8 @@ def test_rows_hold_prediction_scores_clues_evidence_and_timings(tmp_path: Path):
     assert (rag_row["method"], rag_row["score"], rag_row["answer_in_evidence"]) == ("rag", 0.0, 1.0)
     assert (memorag_row["method"], memorag_row["prediction"], memorag_row["score"]) == ("memorag", "111", 1.0)
     assert memorag_row["exact_match"] == 1.0 and memorag_row["metric"] == "qa_f1"
-    assert memorag_row["evidence"] == [{"chunk_id": 0, "doc_id": 0, "start": 0, "end": 41, "score": 0.5}]
+    assert memorag_row["evidence"] == [{"chunk_id": 0, "doc_id": 0, "start": 0, "end": 41, "score": 0.5,
+                                       "judge_score": None, "queries": []}]
     assert memorag_row["timings"] == {"retrieve": 0.01, "generate": 0.1} and memorag_row["wall_s"] >= 0
     assert memorag_row["store"]["memorize_s"] == 2.0 and memorag_row["error"] is None
 
@@ -280,11 +284,11 @@ def test_markdown_table_has_a_row_per_task_an_average_and_a_cost_table():
     assert lines[3] == "| news | ROUGE-L | 1 | 20.00 | 10.00 |"
     assert lines[4] == "| **average** | | 2 tasks | 22.50 | 42.50 |"
     assert lines[6].startswith(
-        "| method | answer R@3 % | answer R@5 % | answer in evidence % | evidence chars | memorize s | answer s |"
+        "| method | answer R@3 % | answer R@5 % | answer in evidence % | supported % | evidence chars | memorize s | answer s |"
     )
     assert "recall s" in lines[6] and lines[6].endswith("| errors |")
-    assert lines[8].startswith("| full | – | – | – | 0 | – | 3.0 |")
-    assert lines[9].startswith("| memorag | 0.0 | 50.0 | 50.0 | 800 | 4.0 | 4.5 |") and lines[9].endswith("| 1 |")
+    assert lines[8].startswith("| full | – | – | – | – | 0 | – | 3.0 |")
+    assert lines[9].startswith("| memorag | 0.0 | 50.0 | 50.0 | – | 800 | 4.0 | 4.5 |") and lines[9].endswith("| 1 |")
 
 
 class RankedRetriever:
@@ -294,7 +298,9 @@ class RankedRetriever:
         texts = [f"Filler passage {i}." for i in range(5)] + ["The ledger says the code is 777."]
         self.chunks = [Chunk(i, 0, "doc", 20 * i, 20 * i + len(t), t) for i, t in enumerate(texts)]
 
-    def search(self, queries: list[str], top_k: int) -> list[tuple[str, list[tuple[int, float]]]]:
+    def search(
+        self, queries: list[str], top_k: int, retriever: str | None = None
+    ) -> list[tuple[str, list[tuple[int, float]]]]:
         ranked = {"vault ledger": [5]}
         return [(q, [(cid, 1.0 - rank / 10) for rank, cid in enumerate(ranked.get(q, range(6)))]) for q in queries]
 

@@ -11,7 +11,7 @@ from memorag.types import Chunk, Document, EvidencePassage
 
 
 class Retriever:
-    def retrieve(self, queries: list[str], top_k: int) -> list[EvidencePassage]:
+    def retrieve(self, queries: list[str], top_k: int, retriever: str | None = None) -> list[EvidencePassage]:
         return [EvidencePassage(Chunk(0, 0, "d", 0, 4, "text"), 1.0, tuple(queries))]
 
 

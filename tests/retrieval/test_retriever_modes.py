@@ -116,3 +116,22 @@ def test_config_refuses_unknown_retrievers_and_negative_weights() -> None:
         RetrievalConfig(retriever="sparse")
     with pytest.raises(ValueError, match="bm25_weight"):
         RetrievalConfig(bm25_weight=-1.0)
+
+
+def test_judge_pool_holds_the_questions_top_hits_then_each_clues_from_both_indexes(hashing_embedder: Any) -> None:
+    built = build(hashing_embedder, "dense")
+    question = "What erupted over the village?"
+    own = [cid for cid, _ in built.search([question], 4)[0][1]]
+    pool = built.pool(question, ["violin strings gut", question, "  "], size=4, clue_hits=2)
+    ids = [p.chunk.chunk_id for p in pool]
+    assert ids[:4] == own  # the question's ranking first, in its order
+    assert len(ids) == len(set(ids))  # each chunk once
+    dense = [cid for cid, _ in built.search(["violin strings gut"], 2, "dense")[0][1]]
+    lexical = [cid for cid, _ in built.search(["violin strings gut"], 2, "bm25")[0][1]]
+    assert set(dense) | set(lexical) <= set(ids)  # the clue's hits from both indexes widen the pool
+    for passage in pool:
+        assert passage.queries and set(passage.queries) <= {question, "violin strings gut"}
+        if passage.chunk.chunk_id in dense and passage.chunk.chunk_id not in own:
+            assert passage.queries == ("violin strings gut",)
+    assert [p.chunk.chunk_id for p in built.pool(question, [], size=4, clue_hits=2)] == own
+    assert [p.chunk.chunk_id for p in built.pool(question, ["violin"], size=4, clue_hits=0)] == own

@@ -1,8 +1,11 @@
 """The methods the harness compares, as MemoRAG's experiments do: full context, standard RAG, HyDE and MemoRAG.
 
 A method spec names a method and, for `memorag`, memory settings that override the run's `MemoryConfig`:
-`memorag:kind=gist`, `memorag:compressor=mean,beta=16`, and the recall strategy that writes its clues
-(memorag.recall): `memorag:recall=copy`. All methods share the models, the chunking, top_k (per
+`memorag:kind=gist`, `memorag:compressor=mean,beta=16`, the recall strategy that writes its clues
+(memorag.recall): `memorag:recall=copy`, and its judge (JudgeConfig): `memorag:judge=none` (the union of every
+query's top_k, the paper's reading), `memorag:recall=none,pool=40`, `memorag:judge=gemma3-270m`,
+`memorag:judge_context=memory`. `rag`, `hyde` and `memorag` take `retriever=dense|bm25|hybrid` (the ranking of
+the question's hits; default: the run's). All methods share the models, the chunking, top_k (per
 query) and the budget of generated tokens. QA tasks go through `MemoRAG.ask` (modes full, rag, memorag) so the
 harness measures the shipped pipeline; HyDE (Gao et al. 2022) and summarization tasks are composed here from the
 pipeline's generator, retriever and memory. Does not batch, and does not use LongBench's per-task prompt
@@ -16,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from memorag.config import MemoryConfig
+from memorag.config import RETRIEVERS, JudgeConfig, MemoryConfig
 from memorag.types import Answer, Clue, EvidencePassage
 
 CONTROLS = ("random", "recency")  # evidence chosen without the question: what chance and a recency prior find
@@ -27,6 +30,8 @@ SUMMARY_INSTRUCTION = "Summarize the text."
 HYPOTHESIS_TOKENS = MemoryConfig().max_clue_tokens  # HyDE's passage gets the budget of one memorag clue
 SUMMARY_POINTS = 5  # key points the memory lists as retrieval queries for a summary (MemoRAG "summarize")
 _NOT_OVERRIDABLE = frozenset({"device", "dtype"})  # set for the whole run, never per method
+JUDGE_KEYS = {"judge": "model", "pool": "pool", "clue_hits": "clue_hits", "passage_tokens": "passage_tokens",
+              "judge_context": "context", "judge_batch": "batch_size"}  # spec key -> JudgeConfig field
 
 HYDE_SYSTEM = "You write short factual passages."
 HYDE_PROMPT = (
@@ -48,16 +53,27 @@ class MethodSpec:
     name: str
     memory: tuple[tuple[str, Any], ...] = ()
     recall: str = "generate"
+    retriever: str | None = None  # None: the run's RetrievalConfig.retriever
+    judge: tuple[tuple[str, Any], ...] = ()  # (spec key, value) overrides of JudgeConfig, memorag only
+    answer: str = "generate"  # "quote": the best evidence sentence (rag and memorag)
 
     @property
     def label(self) -> str:
         """The canonical spelling, used as the method's name in predictions and tables."""
-        settings = list(self.memory)
+        settings = [*self.memory, *self.judge]
         if self.recall != "generate":
-            settings = sorted([*settings, ("recall", self.recall)])
+            settings.append(("recall", self.recall))
+        if self.retriever is not None:
+            settings.append(("retriever", self.retriever))
+        if self.answer != "generate":
+            settings.append(("answer", self.answer))
         if not settings:
             return self.name
-        return f"{self.name}:" + ",".join(f"{key}={_spell(value)}" for key, value in settings)
+        return f"{self.name}:" + ",".join(f"{key}={_spell(value)}" for key, value in sorted(settings))
+
+    def judge_config(self) -> JudgeConfig:
+        """The judge of a memorag method: JudgeConfig's defaults with this spec's overrides."""
+        return JudgeConfig(**{JUDGE_KEYS[key]: value for key, value in self.judge})
 
     def memory_config(self, base: MemoryConfig) -> MemoryConfig:
         """The memory settings of this method's store: none for the baselines, base plus overrides for memorag."""
@@ -100,21 +116,41 @@ def parse_method(spec: str) -> MethodSpec:
         )
     if not settings.strip():
         return MethodSpec(name)
-    if name != "memorag":
-        raise ValueError(f"{spec!r}: only memorag takes memory settings; {name} uses no memory")
+    if name not in ("memorag", "rag", "hyde"):
+        raise ValueError(f"{spec!r}: {name} takes no settings")
     defaults = {f.name: getattr(MemoryConfig(), f.name) for f in fields(MemoryConfig)}
     types = {f.name: f.type for f in fields(MemoryConfig)}
     overrides: dict[str, Any] = {}
+    judge: dict[str, Any] = {}
     recall = "generate"
+    retriever: str | None = None
+    answer = "generate"
     for item in settings.split(","):
         key, equals, text = (part.strip() for part in item.partition("="))
+        if equals and key == "answer" and name in ("rag", "memorag"):
+            if text not in ("generate", "quote"):
+                raise ValueError(f"{spec!r}: answer={text!r}; choose generate or quote")
+            answer = text
+            continue
+        if equals and key == "retriever":
+            if text not in RETRIEVERS:
+                raise ValueError(f"{spec!r}: retriever={text!r}; choose one of {', '.join(RETRIEVERS)}")
+            retriever = text
+            continue
+        if name != "memorag":
+            raise ValueError(f"{spec!r}: {name} takes only retriever= (rag also answer=); {item.strip()!r} is a "
+                             "memorag setting")
         if equals and key == "recall":
             if text not in STRATEGIES:
                 raise ValueError(f"{spec!r}: recall={text!r} is not a strategy; choose one of {', '.join(STRATEGIES)}")
             recall = text
             continue
+        if equals and key in JUDGE_KEYS:
+            field_default = getattr(JudgeConfig(), JUDGE_KEYS[key])
+            judge[key] = _convert(key, text, field_default)
+            continue
         if not equals or key not in defaults or key in _NOT_OVERRIDABLE:
-            known = ", ".join(["recall", *(k for k in defaults if k not in _NOT_OVERRIDABLE)])
+            known = ", ".join(["recall", "retriever", *JUDGE_KEYS, *(k for k in defaults if k not in _NOT_OVERRIDABLE)])
             raise ValueError(
                 f"{spec!r}: {item.strip()!r} is not a memory setting; write key=value with a key in {known}"
             )
@@ -123,7 +159,10 @@ def parse_method(spec: str) -> MethodSpec:
             default = ""
         overrides[key] = _convert(key, text, default)
     replace(MemoryConfig(), **overrides)  # MemoryConfig checks the values now, not hours into a run
-    return MethodSpec(name, tuple(sorted(overrides.items())), recall)
+    method = MethodSpec(name, tuple(sorted(overrides.items())), recall, retriever, tuple(sorted(judge.items())),
+                        answer)
+    method.judge_config()  # JudgeConfig checks its values now too
+    return method
 
 
 def split_specs(text: str) -> list[str]:
@@ -214,7 +253,8 @@ def _timed(timings: dict[str, float], stage: str, started: float) -> None:
     timings[stage] = time.perf_counter() - started
 
 
-def _hyde_answer(rag: Any, question: str, top_k: int, max_new_tokens: int, hypothesis_tokens: int) -> Answer:
+def _hyde_answer(rag: Any, question: str, top_k: int, max_new_tokens: int, hypothesis_tokens: int,
+                 retriever: str | None = None) -> Answer:
     from memorag.pipeline import answer_messages, evidence_prompt
 
     timings: dict[str, float] = {}
@@ -222,7 +262,7 @@ def _hyde_answer(rag: Any, question: str, top_k: int, max_new_tokens: int, hypot
     queries = hyde_queries(rag.generator, question, hypothesis_tokens)
     _timed(timings, "hypothesize", started)
     started = time.perf_counter()
-    evidence = rag.retriever.retrieve(queries, top_k)
+    evidence = rag.retriever.retrieve(queries, top_k, retriever=retriever)
     _timed(timings, "retrieve", started)
     text = _generate(rag.generator, answer_messages(question, evidence_prompt(evidence)), max_new_tokens, timings)
     clues = tuple(Clue(query, "hypothesis") for query in queries[1:])
@@ -281,7 +321,9 @@ def run_method(
         instruction = question.strip() or SUMMARY_INSTRUCTION
         return _summary_answer(rag, spec, instruction, top_k, max_new_tokens, hypothesis_tokens, key)
     if spec.name == "hyde":
-        return _hyde_answer(rag, question, top_k, max_new_tokens, hypothesis_tokens)
+        return _hyde_answer(rag, question, top_k, max_new_tokens, hypothesis_tokens, spec.retriever)
     if spec.name in CONTROLS:
         return _control_answer(rag, spec, question, top_k, max_new_tokens, key)
-    return rag.ask(question, mode=spec.name, top_k=top_k, max_new_tokens=max_new_tokens, recall=spec.recall)
+    judge = spec.judge_config() if spec.name == "memorag" else None
+    return rag.ask(question, mode=spec.name, top_k=top_k, max_new_tokens=max_new_tokens, recall=spec.recall,
+                   retriever=spec.retriever, judge=judge, answer=spec.answer)

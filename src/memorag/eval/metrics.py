@@ -215,3 +215,17 @@ def answer_bearing(texts: Sequence[str], answers: Iterable[str], min_share: floa
     shares = [max(len(words & content_words(text)) / len(words) for words in wanted) for text in texts]
     best = max(shares, default=0.0)
     return {i for i, share in enumerate(shares) if share == best} if best > min_share else set()
+
+
+SUPPORT_SHARE = 0.8  # share of an answer's content words that must occur in the evidence for it to count supported
+
+
+def supported(prediction: str, evidence_texts: Sequence[str], min_share: float = SUPPORT_SHARE) -> float | None:
+    """1.0 when at least `min_share` of the prediction's content words occur in the evidence it was given, else
+    0.0; None for a prediction without content words (nothing to support). A quote is supported by construction;
+    a generated answer that says what the evidence does not is not."""
+    words = content_words(first_line(prediction))
+    if not words:
+        return None
+    found = set().union(*(content_words(text) for text in evidence_texts)) if evidence_texts else set()
+    return float(len(words & found) / len(words) >= min_share)

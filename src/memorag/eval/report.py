@@ -26,7 +26,7 @@ def peak_rss_mb() -> float | None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
-STAGES = ("hypothesize", "recall", "retrieve", "generate")  # the order stages run in; others follow by name
+STAGES = ("hypothesize", "recall", "retrieve", "judge", "quote", "generate")  # the order stages run in; others follow by name
 METRIC_NAMES = {"qa_f1": "F1", "rouge_l": "ROUGE-L", "exact_match": "EM"}
 
 
@@ -50,6 +50,7 @@ def summarize_cell(rows: Sequence[dict[str, Any]], method: str) -> dict[str, Any
         "exact_match": _mean((row.get("exact_match") for row in rows), 100),
         "answer_in_evidence": _mean((row.get("answer_in_evidence") for row in ok), 100),
         "evidence_recall": _mean((row.get("evidence_recall") for row in ok), 100),
+        "supported": _mean((row.get("supported") for row in ok), 100),
         **{
             f"answer_recall@{k}": _mean(((row.get("answer_recall") or {}).get(str(k)) for row in ok), 100)
             for k in RECALL_KS
@@ -114,6 +115,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
         "method",
         *(f"answer R@{k} %" for k in RECALL_KS),
         "answer in evidence %",
+        "supported %",
         "evidence chars",
         "memorize s",
         "answer s",
@@ -126,6 +128,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
         values = [
             *(_number(cell.get(f"answer_recall@{k}"), 1) for k in RECALL_KS),
             _number(cell["answer_in_evidence"], 1),
+            _number(cell.get("supported"), 1),
             _number(cell["evidence_chars"], 0),
             _number(cell["memorize_s"], 1),
             _number(cell["answer_s"], 1),

@@ -37,6 +37,7 @@ from memorag.eval.metrics import (
     best_over_answers,
     evidence_recall,
     metric_for_task,
+    supported,
 )
 from memorag.eval.report import RECALL_KS, build_summary, markdown_table, peak_rss_mb
 from memorag.types import Answer, Document
@@ -290,17 +291,21 @@ def evidence_scores(
     return {"answer_in_evidence": in_evidence, "evidence_recall": recall}
 
 
-def answer_recall(retriever: Any, example: EvalExample, answer: Answer, control: str | None = None
-                  ) -> dict[str, float]:
+def answer_recall(retriever: Any, example: EvalExample, answer: Answer, control: str | None = None,
+                  method_retriever: str | None = None) -> dict[str, float]:
     """{"3": 1.0 or 0.0, "5": ...}: whether an answer-bearing chunk (metrics.answer_bearing: one holding a gold
     answer, or for abstractive answers the one covering most of it) is in the top k chunks of the method's queries
     (the question, then its clues or HyDE passage) fused by reciprocal rank, each query counting once. One budget
-    of k chunks for every method, whatever evidence it read. A control ranks the chunks in its own order."""
+    of k chunks for every method, whatever evidence it read. A control ranks the chunks in its own order; a judged
+    method (an answer with a `ranking`) is scored on the judge's ranking, whose top k is what it hands over."""
     bearing = answer_bearing([chunk.text for chunk in retriever.chunks], example.answers)
     if control is not None:
         order = control_order(control, len(retriever.chunks), example.id)
         return {str(k): float(any(i in bearing for i in order[:k])) for k in RECALL_KS}
-    per_query = retriever.search([example.question, *(clue.text for clue in answer.clues)], RECALL_DEPTH)
+    if answer.ranking:
+        return {str(k): float(any(i in bearing for i in answer.ranking[:k])) for k in RECALL_KS}
+    queries = [example.question, *(clue.text for clue in answer.clues)]
+    per_query = retriever.search(queries, RECALL_DEPTH, method_retriever)
     return fused_recall(per_query, retriever.chunks, bearing)
 
 
@@ -336,6 +341,8 @@ def prediction_row(
         if summary or not scored
         else best_over_answers("exact_match", answer.answer, example.answers),
         **evidence_scores(example, answer, spec.name != "full", summary),
+        "supported": supported(answer.answer, [p.text for p in answer.evidence])
+        if scored and not summary and spec.name != "full" else None,
         "answer_recall": recall,
         "clues": [{"kind": c.kind, "text": c.text, "strategy": c.strategy} for c in answer.clues],
         "evidence": [
@@ -345,10 +352,13 @@ def prediction_row(
                 "start": p.chunk.start,
                 "end": p.chunk.end,
                 "score": round(float(p.score), 4),
+                "judge_score": None if p.judge_score is None else round(float(p.judge_score), 4),
+                "queries": list(p.queries),
             }
             for p in answer.evidence
         ],
         "evidence_chars": sum(len(p.text) for p in answer.evidence),
+        "judge": answer.judge,
         "timings": {stage: round(seconds, 3) for stage, seconds in answer.timings.items()},
         "wall_s": round(wall_s, 3),
         "store": store,
@@ -372,11 +382,13 @@ def error_row(
         "score": 0.0 if scored else None,
         "exact_match": None,
         "answer_in_evidence": None,
+        "supported": None,
         "evidence_recall": None,
         "answer_recall": None,
         "clues": [],
         "evidence": [],
         "evidence_chars": 0,
+        "judge": None,
         "timings": {},
         "wall_s": 0.0,
         "store": None,
@@ -400,7 +412,8 @@ def evaluate(
         )
         wall_s = time.perf_counter() - started
         control = spec.name if spec.name in CONTROLS else None
-        recall = None if summary or spec.name == "full" else answer_recall(rag.retriever, example, answer, control)
+        recall = None if summary or spec.name == "full" else answer_recall(
+            rag.retriever, example, answer, control, spec.retriever)
     except (MemoRAGError, ValueError) as error:
         return error_row(example, spec, metric, error, scored=settings.answers)
     return prediction_row(example, spec, metric, answer, wall_s, store, recall, scored=settings.answers)

@@ -4,6 +4,7 @@
   copy       span clues copied token for token from the memorized text (exact offsets)
   attention  the chunks the question's attention over the memory lands on (kv and full memories)
   multihop   bridges copied from retrieved evidence, each querying the index again, a bounded number of hops
+  none       no clues: the question alone (with a judge, what the judge adds without clues)
 
     from memorag.recall import RecallConfig, recall_clues
     clues = recall_clues("copy", question, rag.memory, rag.documents, rag.retriever, RecallConfig(spans=3))
@@ -39,6 +40,10 @@ def make_strategy(name: str, config: RecallConfig | None = None) -> RecallStrate
         from memorag.recall.multihop import MultihopRecall
 
         return MultihopRecall(config)
+    if name == "none":
+        from memorag.recall.base import NoRecall
+
+        return NoRecall(config)
     raise ValueError(f"unknown recall strategy {name!r}; choose one of {STRATEGIES}")
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from memorag.types import Clue, Document
 
 ATTENTION_QUERIES = ("question", "prompt", "last")
-STRATEGIES = ("generate", "copy", "attention", "multihop")
+STRATEGIES = ("generate", "copy", "attention", "multihop", "none")  # none: no clues, the question alone
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,21 @@ class RecallStrategy(Protocol):
         self, question: str, memory: Any, documents: Sequence[Document], retriever: Any = None
     ) -> list[Clue]:
         """Clues for `question`; never an empty or whitespace-only one."""
+
+
+class NoRecall:
+    """Strategy "none": no clues, so the question alone queries the index (and, in memorag mode, the judge reads
+    the question's own pool)."""
+
+    name = "none"
+
+    def __init__(self, config: RecallConfig | None = None) -> None:
+        self.config = config or RecallConfig()
+
+    def recall(
+        self, question: str, memory: Any, documents: Sequence[Document], retriever: Any = None
+    ) -> list[Clue]:
+        return []
 
 
 def memory_reader(memory: Any) -> Any:

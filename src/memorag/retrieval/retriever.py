@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from memorag.config import RetrievalConfig
+from memorag.config import RETRIEVERS, RetrievalConfig
 from memorag.errors import StoreCorruptError, StoreNotFoundError
 from memorag.retrieval.chunking import chunk_documents
 from memorag.retrieval.embedders import Embedder
@@ -112,21 +112,26 @@ class Retriever:
             raise ValueError(f"embedder returned shape {vectors.shape} for {len(chunks)} chunks")
         return vectors  # (n_chunks, dimension)
 
-    def search(self, queries: Sequence[str], top_k: int) -> list[tuple[str, list[tuple[int, float]]]]:
+    def search(
+        self, queries: Sequence[str], top_k: int, retriever: str | None = None
+    ) -> list[tuple[str, list[tuple[int, float]]]]:
         """Each cleaned query (blank and repeated ones dropped) with its ranked (chunk_id, score) hits.
 
-        The ranking is `config.retriever`'s; scores are cosines (dense), BM25 scores (bm25) or fused
-        reciprocal ranks (hybrid). bm25 keeps only chunks that share a token with the query: fewer than top_k
-        when few do.
+        The ranking is `retriever`'s (None: `config.retriever`); scores are cosines (dense), BM25 scores (bm25)
+        or fused reciprocal ranks (hybrid). bm25 keeps only chunks that share a token with the query: fewer than
+        top_k when few do.
         """
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, not {top_k}")
+        method = retriever or self.config.retriever
+        if method not in RETRIEVERS:
+            raise ValueError(f"retriever must be one of {RETRIEVERS}, not {method!r}")
         cleaned = clean_queries(queries)
         if not cleaned or not self._chunks:
             return []
-        if self.config.retriever == "dense":
+        if method == "dense":
             ranked = self._dense_search(cleaned, top_k)
-        elif self.config.retriever == "bm25":
+        elif method == "bm25":
             ranked = self._lexical.search(cleaned, top_k)
         else:
             depth = max(top_k, HYBRID_DEPTH)
@@ -134,6 +139,30 @@ class Retriever:
             pairs = zip(self._dense_search(cleaned, depth), self._lexical.search(cleaned, depth))
             ranked = [fuse_rankings(pair, weights, top_k) for pair in pairs]
         return list(zip(cleaned, ranked))
+
+    def pool(
+        self, question: str, clues: Sequence[str], size: int, clue_hits: int, retriever: str | None = None
+    ) -> list[EvidencePassage]:
+        """Candidates for a judge: the question's top `size` chunks (`retriever`'s ranking, None: the config's),
+        then each clue's top `clue_hits` from the dense and from the lexical index; each chunk once, in the order
+        first found, with every query that found it and the score it was found with."""
+        found: dict[int, tuple[float, list[str]]] = {}
+
+        def add(query: str, hits: Sequence[tuple[int, float]]) -> None:
+            for chunk_id, score in hits:
+                score_and_queries = found.setdefault(chunk_id, (float(score), []))
+                if query not in score_and_queries[1]:
+                    score_and_queries[1].append(query)
+
+        for query, hits in self.search([question], size, retriever):
+            add(query, hits)
+        asked = set(clean_queries([question]))
+        others = [clue for clue in clean_queries(clues) if clue not in asked]
+        if others and clue_hits > 0 and self._chunks:
+            for ranked in (self._dense_search(others, clue_hits), self._lexical.search(others, clue_hits)):
+                for query, hits in zip(others, ranked):
+                    add(query, hits)
+        return [EvidencePassage(self._chunks[cid], score, tuple(queries)) for cid, (score, queries) in found.items()]
 
     def _dense_search(self, queries: list[str], top_k: int) -> list[list[tuple[int, float]]]:
         scores, ids = self._index.search(self.embedder.embed(queries), top_k)  # (n_queries, k) each
@@ -143,7 +172,8 @@ class Retriever:
         ]
 
     def retrieve(
-        self, queries: Sequence[str], top_k: int | None = None, question_weight: float | None = None
+        self, queries: Sequence[str], top_k: int | None = None, question_weight: float | None = None,
+        retriever: str | None = None,
     ) -> list[EvidencePassage]:
         """Evidence for queries[0] (the question) and the rest (clues), ordered by position in the source.
 
@@ -151,7 +181,7 @@ class Retriever:
         reciprocal-rank fusion in which the first query counts `question_weight` times (fuse_hits).
         """
         top_k = self.config.top_k if top_k is None else top_k
-        per_query = self.search(queries, top_k)
+        per_query = self.search(queries, top_k, retriever)
         if self.config.fusion == "rrf":
             weight = self.config.question_weight if question_weight is None else question_weight
             first = clean_queries(queries[:1])
