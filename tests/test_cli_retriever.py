@@ -63,7 +63,7 @@ def test_memorize_records_the_retriever(fake_rag: type[FakeRAG], tmp_path: Path)
     config = fake_rag.made[-1].retrieval_config
     assert (config.retriever, config.bm25_weight) == ("bm25", 2.0)
     assert CliRunner().invoke(cli, args).exit_code == 0
-    assert fake_rag.made[-1].retrieval_config.retriever == "dense"
+    assert fake_rag.made[-1].retrieval_config.retriever == "hybrid"  # the default
     assert CliRunner().invoke(cli, [*args, "--retriever", "sparse"]).exit_code == 2
 
 
@@ -78,8 +78,8 @@ def test_ask_and_recall_override_the_stores_retriever(fake_rag: type[FakeRAG], t
     assert fake_rag.made[-1].retriever.config.retriever == "dense"
 
 
-def test_the_manifest_keeps_the_retriever_and_old_manifests_read_as_dense() -> None:
+def test_the_manifest_keeps_the_retriever_and_old_manifests_read_with_the_default() -> None:
     saved = config_to_dict(RetrievalConfig(retriever="hybrid", bm25_weight=0.5))
     assert config_from_dict(RetrievalConfig, saved) == RetrievalConfig(retriever="hybrid", bm25_weight=0.5)
     before = {k: v for k, v in saved.items() if k not in ("retriever", "bm25_weight", "language")}
-    assert config_from_dict(RetrievalConfig, before).retriever == "dense"
+    assert config_from_dict(RetrievalConfig, before).retriever == RetrievalConfig().retriever == "hybrid"

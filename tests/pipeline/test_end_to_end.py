@@ -39,7 +39,7 @@ def test_longer_than_the_window_at_beta_16_answers_a_needle_in_the_middle(built)
     described = rag.memory.describe()
     assert described["tokens_read"] > described["native_window"]
     assert described["beta"] == 16 and described["entries"] < described["tokens_read"] / 8
-    answer = rag.ask(QUESTION)
+    answer = rag.ask(QUESTION, recall="generate")
     assert answer.mode == "memorag" and answer.clues
     assert all(clue.text.strip() for clue in answer.clues)
     assert any("blue-walrus-42" in passage.text for passage in answer.evidence)

@@ -37,7 +37,7 @@ def test_kind_memorizes_recalls_answers_and_round_trips(kind, text, tmp_path):
         assert described["tokens_read"] < 1_400  # the gists are shorter than the text they summarize
     if kind == "full":
         assert described["beta"] == 1 and described["entries"] == described["tokens_read"]
-    answer = rag.ask(QUESTION, mode="memorag")
+    answer = rag.ask(QUESTION, mode="memorag", recall="generate")
     assert answer.clues and all(clue.text.strip() for clue in answer.clues)
     assert any("green iron chest" in passage.text for passage in answer.evidence)
     loaded = MemoRAG.load(store, generation=GenerationConfig(max_new_tokens=16))

@@ -42,7 +42,7 @@ def test_generate_clues_use_the_configured_kinds_unless_told_otherwise():
             self.asked.append(tuple(kinds))
             return [Clue("a clue", kinds[0])]
 
-    rag = MemoRAG(recall=RecallConfig(clue_kinds=("question",)))
+    rag = MemoRAG(recall=RecallConfig(strategy="generate", clue_kinds=("question",)))
     rag.documents, rag._memory = [Document("d", "text")], Memory()
     rag.recall("Who?")
     rag.recall("Who?", clue_kinds=("span", "answer"))

@@ -51,10 +51,13 @@ class QueryLikelihoodJudge:
         if not passages or not question_ids:
             return [0.0] * len(passages)
         prompts = [self._prompt_ids(text) for text in passages]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # like lengths batch with little padding
         size = self.config.batch_size
-        scores: list[float] = []
-        for start in range(0, len(prompts), size):
-            scores += self._score_batch(prompts[start : start + size], question_ids, memory)
+        scores = [0.0] * len(prompts)
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            for row, score in zip(rows, self._score_batch([prompts[i] for i in rows], question_ids, memory)):
+                scores[row] = score
         return scores
 
     @torch.no_grad()
