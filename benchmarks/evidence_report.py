@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from heldout_report import sign_test_p  # noqa: E402
+from heldout_report import sign_test_p
 
-from memorag.eval.methods import parse_method  # noqa: E402
+from memorag.eval.methods import parse_method
 
 
 def canonical(label: str, run_retriever: str) -> str:
