@@ -47,7 +47,7 @@ def test_longer_than_the_window_at_beta_16_answers_a_needle_in_the_middle(built)
     for passage in answer.evidence:  # offsets point at the text the passage holds
         document = rag.documents[passage.chunk.doc_id].text
         assert document[passage.chunk.start : passage.chunk.end] == passage.text
-    assert set(answer.timings) == {"recall", "retrieve", "generate"}
+    assert set(answer.timings) == {"recall", "retrieve", "judge", "generate"}
 
 
 def test_store_round_trip_in_a_new_process_gives_the_same_answer(built):
