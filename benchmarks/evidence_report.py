@@ -15,12 +15,11 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from heldout_report import sign_test_p
+from heldout_report import sign_test_p, write_section
 
 from memorag.eval.methods import parse_method
 
@@ -64,11 +63,10 @@ def report(folders: list[Path], baselines: list[str]) -> dict:
     return {"folders": [str(f) for f in folders], "baselines": baselines, "rows": rows}
 
 
-def markdown(result: dict, command: str) -> str:
+def markdown(result: dict) -> str:
     bases = result["baselines"]
     head = ["method", "n", "R@3 %", "R@5 %", *(f"R@3 won/lost (p) vs `{b}`" for b in bases)]
-    lines = [f"Table written on {time.strftime('%Y-%m-%d')} by:", "", f"    {command}", "",
-             "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for row in result["rows"]:
         duels = [f"{row[f'{b} R@3'][0]}/{row[f'{b} R@3'][1]} ({row[f'{b} R@3'][2]:.2f})" for b in bases]
         lines.append(f"| `{row['method']}` | {row['n']} | {row['R@3']} | {row['R@5']} | " + " | ".join(duels) + " |")
@@ -85,18 +83,10 @@ def main() -> None:
     result = report(args.runs, args.baselines)
     print(json.dumps(result, indent=2))
     command = "python benchmarks/evidence_report.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    table = markdown(result, command)
+    table = markdown(result)
     print(table, file=sys.stderr)
     if args.write:
-        start, end = f"<!-- evidence:{args.section}:start -->", f"<!-- evidence:{args.section}:end -->"
-        text = args.write.read_text(encoding="utf-8")
-        block = f"{start}\n{table}{end}"
-        if start in text and end in text:
-            text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        args.write.write_text(text, encoding="utf-8")
-
+        write_section(args.write, args.section, command, table, kind="evidence")
 
 if __name__ == "__main__":
     main()

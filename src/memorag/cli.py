@@ -28,6 +28,7 @@ from memorag.cli_options import (
     options,
 )
 from memorag.config import (
+    ANSWER_STYLES,
     FUSIONS,
     JUDGE_CONTEXTS,
     MEMORY_KINDS,
@@ -180,7 +181,7 @@ def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu",
               show_default=True, help=RECALL_HELP)
 @_judge_options
 @RETRIEVER_OVERRIDE
-@click.option("--answer", "answer_style", type=click.Choice(["generate", "quote"]), default=GenerationConfig.answer,
+@click.option("--answer", "answer_style", type=click.Choice(ANSWER_STYLES), default=GenerationConfig.answer,
               show_default=True, help="generate: the generator writes the answer from the evidence; quote: the "
                                       "evidence sentence the judge finds the question most likely after, with its "
                                       "passage number (nothing is made up).")

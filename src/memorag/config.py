@@ -87,6 +87,7 @@ class RetrievalConfig:
 
 
 JUDGE_CONTEXTS = ("passage", "memory")
+ANSWER_STYLES = ("generate", "quote")
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,8 @@ class GenerationConfig:
     answer: str = "generate"
 
     def __post_init__(self) -> None:
-        if self.answer not in ("generate", "quote"):
-            raise ValueError(f"answer must be 'generate' or 'quote', not {self.answer!r}")
+        if self.answer not in ANSWER_STYLES:
+            raise ValueError(f"answer must be one of {ANSWER_STYLES}, not {self.answer!r}")
         if self.backend not in ("local", "openai"):
             raise ValueError(f"backend must be 'local' or 'openai', not {self.backend!r}")
         if self.backend == "openai" and not self.base_url:

@@ -21,6 +21,7 @@ from typing import Any
 
 from memorag import __version__
 from memorag.config import (
+    ANSWER_STYLES,
     GenerationConfig,
     JudgeConfig,
     MemoryConfig,
@@ -134,10 +135,12 @@ class MemoRAG:
             raise ValueError(f"judge context 'memory' reads the memory's KV cache, which only the memory model "
                              f"({self.memory_config.model!r}) can read; judge model {config.model!r} cannot")
         name = self.memory_config.model if config.model == "memory" else config.model
-        model = tokenizer = None
         if config.model == "memory" and self.memory_config.kind != "none":
-            model, tokenizer = getattr(self.memory, "model", None), getattr(self.memory, "tokenizer", None)
-        if model is None or tokenizer is None:
+            from memorag.recall.base import memory_reader
+
+            reader = memory_reader(self.memory)
+            model, tokenizer = reader.model, reader.tokenizer
+        else:
             model, tokenizer = load_causal_lm(name, self.memory_config.device, self.memory_config.dtype)
         return QueryLikelihoodJudge(model, tokenizer, config, name)
 
@@ -145,11 +148,10 @@ class MemoRAG:
         """(keys, values) of the global memory for context "memory"; None for context "passage"."""
         if config.context != "memory":
             return None
-        keys, values = getattr(self.memory, "keys", None), getattr(self.memory, "values", None)
-        if not keys or values is None:
-            raise ValueError(f"judge context 'memory' needs a kv, full or gist memory; this store's is "
-                             f"{self.memory_config.kind!r}: use context 'passage'")
-        return keys, values
+        from memorag.recall.base import memory_reader
+
+        reader = memory_reader(self.memory)  # ValueError for kind "none", which keeps no KV cache
+        return reader.keys, reader.values
 
     # ----- memorize, save, load ------------------------------------------------------------------------
     def memorize(
@@ -362,8 +364,8 @@ class MemoRAG:
             raise ValueError(f"max_new_tokens must be 0 (retrieve only) or more, not {budget}")
         judge_config = judge or self.judge_config
         style = answer or self.generation_config.answer
-        if style not in ("generate", "quote"):
-            raise ValueError(f"answer must be 'generate' or 'quote', not {style!r}")
+        if style not in ANSWER_STYLES:
+            raise ValueError(f"answer must be one of {ANSWER_STYLES}, not {style!r}")
         top_k = top_k or self.retrieval_config.top_k
         timings: dict[str, float] = {}
         clues: list[Clue] = []
@@ -395,7 +397,9 @@ class MemoRAG:
                 ranked = judge_.rerank(question, pool, len(pool), self._judge_memory(judge_config))
                 timings["judge"] = time.perf_counter() - started
                 judged_by, ranking = judge_.name, tuple(p.chunk.chunk_id for p in ranked)
-                evidence = sorted(ranked[:top_k], key=lambda p: (p.chunk.doc_id, p.chunk.start, p.chunk.chunk_id))
+                from memorag.retrieval.evidence import in_source_order
+
+                evidence = in_source_order(ranked[:top_k])
             else:
                 queries = [question, *(c.text for c in clues)]
                 evidence = self.retriever.retrieve(queries, top_k, retriever=retriever)
@@ -424,8 +428,6 @@ class MemoRAG:
         answer), with the pipeline's RecallConfig settings."""
         self._require_memory()
         strategy = strategy or self.recall_config.strategy
-        if strategy == "none":
-            return []
         if strategy == "generate":
             kinds = self.recall_config.clue_kinds if clue_kinds is None else clue_kinds
             return [clue for clue in self.memory.clues(question, kinds) if clue.text.strip()]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from memorag.config import RETRIEVERS, JudgeConfig, MemoryConfig
+from memorag.config import ANSWER_STYLES, RETRIEVERS, JudgeConfig, MemoryConfig
 from memorag.types import Answer, Clue, EvidencePassage
 
 CONTROLS = ("random", "recency")  # evidence chosen without the question: what chance and a recency prior find
@@ -128,8 +128,8 @@ def parse_method(spec: str) -> MethodSpec:
     for item in settings.split(","):
         key, equals, text = (part.strip() for part in item.partition("="))
         if equals and key == "answer" and name in ("rag", "memorag"):
-            if text not in ("generate", "quote"):
-                raise ValueError(f"{spec!r}: answer={text!r}; choose generate or quote")
+            if text not in ANSWER_STYLES:
+                raise ValueError(f"{spec!r}: answer={text!r}; choose {' or '.join(ANSWER_STYLES)}")
             answer = text
             continue
         if equals and key == "retriever":

@@ -16,7 +16,6 @@ from typing import Any
 
 from memorag.types import EvidencePassage
 
-ANSWER_STYLES = ("generate", "quote")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 MIN_WORDS = 3  # shorter fragments (headings, list markers) are not quoted unless nothing else is there
 MAX_CHARS = 400  # a longer "sentence" (a table, a run-on list) is cut to this many characters
@@ -67,4 +66,4 @@ def quote_text(quote: Quote | None) -> str:
     return f'"{quote.text}" [{quote.passage}]' if quote is not None else ""
 
 
-__all__ = ["ANSWER_STYLES", "Quote", "best_quote", "quote_text", "sentences"]
+__all__ = ["Quote", "best_quote", "quote_text", "sentences"]

@@ -24,6 +24,11 @@ def _chunk(chunks: Sequence[Chunk], chunk_id: int) -> Chunk:
     return chunks[chunk_id]
 
 
+def in_source_order(passages: Sequence[EvidencePassage]) -> list[EvidencePassage]:
+    """Passages ordered as they appear in the sources: by document, then start offset (then chunk id)."""
+    return sorted(passages, key=lambda passage: (passage.chunk.doc_id, passage.chunk.start, passage.chunk.chunk_id))
+
+
 def merge_hits(
     per_query: Sequence[tuple[str, Hits]], chunks: Sequence[Chunk], top_k: int
 ) -> list[EvidencePassage]:
@@ -45,9 +50,7 @@ def merge_hits(
             if query not in hit_by:
                 hit_by.append(query)
     passages = [EvidencePassage(_chunk(chunks, cid), best[cid], tuple(queries[cid])) for cid in best]
-    return sorted(
-        passages, key=lambda passage: (passage.chunk.doc_id, passage.chunk.start, passage.chunk.chunk_id)
-    )
+    return in_source_order(passages)
 
 
 def fuse_hits(
@@ -72,9 +75,7 @@ def fuse_hits(
             queries.setdefault(chunk_id, []).append(query)
     best = sorted(fused, key=lambda cid: -fused[cid])[:top_k]  # stable: first-seen order breaks ties
     passages = [EvidencePassage(_chunk(chunks, cid), fused[cid], tuple(queries[cid])) for cid in best]
-    return sorted(
-        passages, key=lambda passage: (passage.chunk.doc_id, passage.chunk.start, passage.chunk.chunk_id)
-    )
+    return in_source_order(passages)
 
 
 def fuse_rankings(
