@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,12 @@ def test_memorize_info_ask_recall_on_the_embedded_models(tmp_path: Path):
     spans = json.loads(copied.stdout)["clues"]
     text = source.read_text(encoding="utf-8")
     assert spans and all(c["strategy"] == "copy" and text[c["start"]:c["end"]] == c["text"] for c in spans)
+    # a real process, as a user runs it: nothing from third-party libraries on stderr (the weights cache is filled)
+    for mode in ("rag", "memorag"):
+        run = subprocess.run([sys.executable, "-m", "memorag.cli", "ask", str(store), "Who created the A-0 System?",
+                              "--mode", mode, "--max-new-tokens", "16"], capture_output=True, text=True, check=False)
+        assert run.returncode == 0 and run.stdout.strip(), run.stderr
+        assert run.stderr == "", run.stderr
 
 
 def test_cli_recall_choices_are_the_library_strategies():

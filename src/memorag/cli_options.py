@@ -63,6 +63,11 @@ GENERATOR = click.option(
     "--generator", default="smollm2", show_default=True,
     help="Generator model: an embedded name, local path or HF id; with --generator-url, the model name the server "
          "serves.")
+GENERATOR_BACKEND = click.option(
+    "--generator-backend", type=click.Choice(["auto", "local", "llamacpp"]), default="auto", show_default=True,
+    help="How the local generator runs: local (transformers; any model), llamacpp (llama.cpp in this process; "
+         "an embedded GGUF name or a .gguf file), auto (llamacpp for a GGUF on the CPU, else local). Not with "
+         "--generator-url.")
 GENERATOR_URL = click.option(
     "--generator-url", default=None,
     help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI), e.g. http://127.0.0.1:8000/v1. "
@@ -83,7 +88,7 @@ NO_PROGRESS = click.option("--no-progress", is_flag=True, help="No progress bar.
 
 MEMORY_OPTIONS = options(MEMORY_MODEL, BETA, COMPRESSOR, WINDOW)
 INDEX_OPTIONS = options(EMBEDDER, CHUNK_TOKENS, CHUNK_OVERLAP)
-GENERATOR_OPTIONS = options(GENERATOR, GENERATOR_URL, API_KEY_ENV)
+GENERATOR_OPTIONS = options(GENERATOR, GENERATOR_BACKEND, GENERATOR_URL, API_KEY_ENV)
 
 
 def set_threads(threads: int | None) -> None:
@@ -96,12 +101,16 @@ def set_threads(threads: int | None) -> None:
 
 def generation_config(generator: str, generator_url: str | None, api_key_env: str, device: str = "cpu",
                       generator_window: int | None = None,
-                      max_new_tokens: int = GenerationConfig.max_new_tokens) -> GenerationConfig:
+                      max_new_tokens: int = GenerationConfig.max_new_tokens,
+                      generator_backend: str = "auto") -> GenerationConfig:
     """The generator of the GENERATOR_OPTIONS: a server at --generator-url (its key from the environment variable
-    --api-key-env names), else the local model on `device`."""
+    --api-key-env names), else the local model on `device`, run by --generator-backend."""
     if generator_url:
+        if generator_backend not in ("auto", "local"):
+            raise click.UsageError(f"--generator-backend {generator_backend} runs the model in this process; "
+                                   "leave it out with --generator-url (the server runs the model)")
         return GenerationConfig(backend="openai", model=generator, base_url=generator_url,
                                 api_key=os.environ.get(api_key_env), context_window=generator_window,
                                 max_new_tokens=max_new_tokens)
-    return GenerationConfig(model=generator, context_window=generator_window, max_new_tokens=max_new_tokens,
-                            device=device)
+    return GenerationConfig(backend=generator_backend, model=generator, context_window=generator_window,
+                            max_new_tokens=max_new_tokens, device=device)

@@ -45,7 +45,19 @@ def test_local_backend_loads_the_configured_model(monkeypatch: pytest.MonkeyPatc
     generator = from_config(GenerationConfig(model="m", dtype="bfloat16", context_window=1024))
     assert isinstance(generator, LocalGenerator)
     assert calls == [("m", "cpu", "bfloat16")] and generator.context_window == 1024
-    assert sorted(BACKENDS) == ["local", "openai"]
+    assert sorted(BACKENDS) == ["auto", "llamacpp", "local", "openai"]
+
+
+def test_auto_runs_a_cpu_gguf_on_llamacpp_and_the_rest_on_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from memorag.generation import registry
+
+    built: list[tuple[str, str]] = []
+    monkeypatch.setattr(registry, "_llamacpp", lambda config: built.append(("llamacpp", config.model)))
+    monkeypatch.setattr(registry, "_local", lambda config: built.append(("local", config.model)))
+    for model, device in (("smollm2", "cpu"), ("smollm2", "cuda"), ("some/hf-id", "cpu")):
+        registry.BACKENDS["auto"](GenerationConfig(model=model, device=device))
+    assert built == [("llamacpp", "smollm2"), ("local", "smollm2"), ("local", "some/hf-id")]
+    assert GenerationConfig().backend == "auto"
 
 
 def test_openai_base_url_needs_a_scheme() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from memorag.config import GenerationConfig
 from memorag.generation.base import Generator
+from memorag.generation.llamacpp import LlamaCppGenerator
 from memorag.generation.local import LocalGenerator
 from memorag.generation.openai_compat import OpenAIGenerator
 
@@ -16,6 +17,22 @@ def _local(config: GenerationConfig) -> Generator:
     return LocalGenerator(
         config.model, device=config.device, dtype=config.dtype, context_window=config.context_window
     )
+
+
+def _llamacpp(config: GenerationConfig) -> Generator:
+    import torch
+
+    # the process's thread setting (CLI --threads sets torch's), not llama.cpp's own guess of half the cores
+    return LlamaCppGenerator(config.model, context_window=config.context_window, n_threads=torch.get_num_threads())
+
+
+def _auto(config: GenerationConfig) -> Generator:
+    """llama.cpp for a GGUF model on the CPU, transformers for everything else."""
+    from memorag.models import resolve
+
+    if config.device == "cpu" and resolve(config.model).gguf_file is not None:
+        return _llamacpp(config)
+    return _local(config)
 
 
 def _openai(config: GenerationConfig) -> Generator:
@@ -29,7 +46,12 @@ def _openai(config: GenerationConfig) -> Generator:
     )
 
 
-BACKENDS: dict[str, Callable[[GenerationConfig], Generator]] = {"local": _local, "openai": _openai}
+BACKENDS: dict[str, Callable[[GenerationConfig], Generator]] = {
+    "auto": _auto,
+    "local": _local,
+    "llamacpp": _llamacpp,
+    "openai": _openai,
+}
 
 
 def from_config(config: GenerationConfig) -> Generator:

@@ -172,14 +172,16 @@ def build_selfsup_command(texts: tuple[Path, ...], source: Path | None, out: Pat
 
 def _configs(memory_model: str, memory_adapter: str | None, beta: str | None, compressor: str, window: int,
              max_clue_tokens: int, embedder: str, chunk_tokens: int, chunk_overlap: int, generator: str,
-             generator_url: str | None, api_key_env: str, device: str, top_k: int) -> tuple[Any, Any, Any]:
+             generator_url: str | None, api_key_env: str, device: str, top_k: int,
+             generator_backend: str = "auto") -> tuple[Any, Any, Any]:
     from memorag.config import MemoryConfig, RetrievalConfig
 
     memory = MemoryConfig(model=memory_model, beta=int(beta) if beta else None, compressor=compressor,
                           window=window, max_clue_tokens=max_clue_tokens, device=device, adapter=memory_adapter)
     retrieval = RetrievalConfig(embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
                                 top_k=top_k, device=device)
-    return memory, retrieval, generation_config(generator, generator_url, api_key_env, device)
+    return memory, retrieval, generation_config(generator, generator_url, api_key_env, device,
+                                                generator_backend=generator_backend)
 
 
 def _build_parts(memory: Any, retrieval: Any, generation: Any) -> Any:
