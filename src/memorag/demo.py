@@ -1,8 +1,10 @@
 """`make demo` / `python -m memorag.demo`: the whole pipeline on a long real text that ships with CPython.
 
-The text is a slice of about 30k tokens of the Python Language Reference (`pydoc_data.topics`, written by the
+The text is a slice of about 14k tokens of the Python Language Reference (`pydoc_data.topics`, written by the
 Python documentation authors). The demo memorizes it into a store, loads the store back as a user would, and
-answers two questions in `memorag` mode, printing clues, evidence and answers.
+answers two questions in `memorag` mode, printing the evidence the judge chose, the generator's answer and the
+evidence sentence the judge ranks first (the quote answer, `--answer quote`): with a 135M generator, trust the
+quote and its passage, and read the generated answer as a draft.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ DEMO_QUESTIONS = (
 )
 
 
-def reference_slice(max_chars: int = 120_000, first_topic: str = "import") -> str:
+def reference_slice(max_chars: int = 60_000, first_topic: str = "import") -> str:
     """Topics of the Language Reference in alphabetical order from `first_topic`, up to `max_chars`."""
     from pydoc_data.topics import topics
 
@@ -34,7 +36,7 @@ def reference_slice(max_chars: int = 120_000, first_topic: str = "import") -> st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", type=Path, default=Path("stores/python-reference"))
-    parser.add_argument("--chars", type=int, default=120_000, help="size of the slice in characters")
+    parser.add_argument("--chars", type=int, default=60_000, help="size of the slice in characters")
     args = parser.parse_args()
 
     from memorag import MemoRAG
@@ -52,16 +54,22 @@ def main() -> None:
     started = time.perf_counter()
     rag = MemoRAG.load(args.store)
     print(f"loaded the store in {time.perf_counter() - started:.1f}s (models already loaded in this process)")
+    from memorag.generation.quote import best_quote, quote_text
+
     for question in DEMO_QUESTIONS:
         answer = rag.ask(question)
         print(f"\nQ: {question}")
         for clue in answer.clues:
             print(f"  clue [{clue.kind}] {clue.text}")
-        for passage in answer.evidence:
+        for number, passage in enumerate(answer.evidence, 1):
             snippet = " ".join(passage.text.split())[:120]
-            print(f"  evidence {Path(passage.source).name}[{passage.chunk.start}:{passage.chunk.end}] {snippet}")
-        print(f"A: {answer.answer}")
-        print("  (" + ", ".join(f"{k} {v:.1f}s" for k, v in answer.timings.items()) + ")")
+            print(f"  [{number}] {Path(passage.source).name}[{passage.chunk.start}:{passage.chunk.end}] {snippet}")
+        started = time.perf_counter()
+        quote = quote_text(best_quote(question, answer.evidence, rag.judge()))
+        quoted = time.perf_counter() - started
+        print(f"quote (the judge's best evidence sentence; trust this): {quote}")
+        print(f"generated (SmolLM2-135M; a draft): {answer.answer}")
+        print("  (" + ", ".join(f"{k} {v:.1f}s" for k, v in answer.timings.items()) + f", quote {quoted:.1f}s)")
 
 
 if __name__ == "__main__":

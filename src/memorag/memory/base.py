@@ -37,7 +37,7 @@ class Memory(Protocol):
         """Key points of the whole memorized context."""
 
     def clues(self, question: str, kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
-        """Clues of several kinds for one question, in the order of `kinds`."""
+        """Clues of several kinds for one question, in the order of `kinds` (a KV memory decodes them as one batch)."""
 
     def save(self, directory: Path) -> dict[str, Any]:
         """Write the memory's files into `directory`; return what the manifest should record."""
@@ -46,16 +46,34 @@ class Memory(Protocol):
         """Sizes and settings for `memorag info`."""
 
 
-def collect_clues(memory: Memory, question: str, kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
-    """Clues of several kinds in the order of `kinds`; the draft answer becomes one "answer" clue."""
+def check_kinds(kinds: Sequence[str]) -> Sequence[str]:
+    unknown = [kind for kind in kinds if kind not in CLUE_KINDS]
+    if unknown:
+        raise ValueError(f"unknown clue kind {unknown[0]!r}; choose from {CLUE_KINDS}")
+    return kinds
+
+
+def clues_from_texts(question: str, kinds: Sequence[str], texts: Sequence[str]) -> list[Clue]:
+    """The clues of each kind's generated text (the task of kind k is k), in the order of `kinds`; the draft
+    answer becomes one "answer" clue."""
     found: list[Clue] = []
-    for kind in kinds:
+    for kind, text in zip(check_kinds(kinds), texts, strict=True):
+        if kind == "answer":
+            found += parse_clues(text, "answer", question, min_chars=1, limit=1)
+        else:
+            found += parse_clues(text, kind, question)
+    return found
+
+
+def collect_clues(memory: Memory, question: str, kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
+    """Clues of several kinds, one kind after the other, in the order of `kinds` (for a memory that cannot batch
+    its prompts, and the reference of those that do); the draft answer becomes one "answer" clue."""
+    found: list[Clue] = []
+    for kind in check_kinds(kinds):
         if kind == "span":
             found += memory.recall(question)
         elif kind == "question":
             found += memory.rewrite(question)
-        elif kind == "answer":
-            found += parse_clues(memory.answer(question), "answer", question, min_chars=1, limit=1)
         else:
-            raise ValueError(f"unknown clue kind {kind!r}; choose from {CLUE_KINDS}")
+            found += parse_clues(memory.answer(question), "answer", question, min_chars=1, limit=1)
     return found

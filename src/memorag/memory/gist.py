@@ -19,7 +19,7 @@ from typing import Any
 
 from memorag.config import MemoryConfig
 from memorag.errors import StoreCorruptError
-from memorag.memory.base import CLUE_KINDS, collect_clues
+from memorag.memory.base import CLUE_KINDS
 from memorag.memory.decoding import DecodeOptions, decode
 from memorag.memory.kv import KVMemory, stop_ids
 from memorag.memory.prompts import GIST_TASK, chat_prompt
@@ -111,7 +111,7 @@ class GistMemory:
         return self.inner.summarize(count)
 
     def clues(self, question: str, kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
-        return collect_clues(self, question, kinds)
+        return self.inner.clues(question, kinds)  # one batch over the memory of the gists
 
     def describe(self) -> dict[str, Any]:
         gist_chars = sum(len(g.text) for g in self.gists)

@@ -22,12 +22,13 @@ import torch
 
 from memorag.config import BETAS, MemoryConfig
 from memorag.errors import MemoryBudgetError, StoreCorruptError
-from memorag.memory.base import CLUE_KINDS, collect_clues
+from memorag.memory.base import CLUE_KINDS, check_kinds, clues_from_texts
 from memorag.memory.compressors import WindowKV, make_compressor
-from memorag.memory.decoding import DecodeOptions, decode
+from memorag.memory.decoding import DecodeOptions, crop, decode, decode_batch
 from memorag.memory.prompts import parse_clues, prompt_frame
 from memorag.memory.queries import capture_queries
 from memorag.memory.rope import inverse_frequencies, rotate
+from memorag.models import cache_argument
 from memorag.types import Clue, Document
 
 MEMORY_FILE = "memory.safetensors"
@@ -140,7 +141,7 @@ class KVMemory:
         n_obs = min(self.config.observation, len(ids)) if compressor.needs_queries else 0
         with capture_queries(self.model, n_obs) as queries:
             self.model.model(input_ids=torch.tensor([ids], device=device), position_ids=positions[None],
-                             past_key_values=cache, use_cache=True)
+                             **cache_argument(self.model.model, cache), use_cache=True)
         sources = torch.arange(first_source, first_source + len(ids), device=device)
         protected = sources < self.protected  # the instruction prefix, whichever windows it spans
         for layer_idx, layer in enumerate(cache.layers):
@@ -166,23 +167,40 @@ class KVMemory:
     # ----- recall ------------------------------------------------------------------------------------
     def generate(self, task: str, options: DecodeOptions | None = None, **fields: Any) -> str:
         """Run one task prompt after the memory and return the generated text."""
+        options = options or DecodeOptions(max_new_tokens=self.config.max_clue_tokens)
+        prompt = self._task_prompt(task, options, fields)
+        cache = self._question_cache()
+        try:
+            tokens = decode(self.model, cache, prompt, self.length, self._stops, options)
+        finally:
+            crop(cache, self.length)
+        return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+
+    def generate_batch(
+        self, tasks: Sequence[tuple[str, dict[str, Any]]], options: DecodeOptions | None = None
+    ) -> list[str]:
+        """Several (task, fields) prompts after the memory, decoded as one batch that shares the memory; greedy,
+        the texts `generate` writes one by one (up to float rounding). The memory's cache is read, not written."""
+        options = options or DecodeOptions(max_new_tokens=self.config.max_clue_tokens)
+        prompts = [self._task_prompt(task, options, fields) for task, fields in tasks]
+        if not prompts:
+            return []
+        rows = decode_batch(self.model, self._question_cache(), prompts, self.length, self._stops, options)
+        return [self.tokenizer.decode(tokens, skip_special_tokens=True).strip() for tokens in rows]
+
+    def _task_prompt(self, task: str, options: DecodeOptions, fields: dict[str, Any]) -> list[int]:
         if self.is_empty:
             from memorag.errors import NotMemorizedError
 
             raise NotMemorizedError("the memory is empty: call memorize() first, or load a store")
-        options = options or DecodeOptions(max_new_tokens=self.config.max_clue_tokens)
-        prompt = self.tokenizer(self.frame.task_suffix(task, **fields), add_special_tokens=False)["input_ids"]
+        text = self.frame.task_suffix(task, **fields)
+        prompt: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if self.length + len(prompt) + options.max_new_tokens > self.native_window:
             raise MemoryBudgetError(
                 f"the prompt ({len(prompt)} tokens) and {options.max_new_tokens} new tokens do not fit after "
                 f"{self.length} memory entries in a {self.native_window}-token window: shorten the question"
             )
-        cache = self._question_cache()
-        try:
-            tokens = decode(self.model, cache, prompt, self.length, self._stops, options)
-        finally:
-            _truncate(cache, self.length)
-        return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+        return prompt
 
     def recall(self, question: str) -> list[Clue]:
         return parse_clues(self.generate("span", question=question), "span", question)
@@ -197,7 +215,9 @@ class KVMemory:
         return parse_clues(self.generate("keypoint", count=count), "keypoint", limit=count)
 
     def clues(self, question: str, kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
-        return collect_clues(self, question, kinds)
+        """One batch for all `kinds` (their prompts share the memory); `collect_clues` is the one-by-one path."""
+        texts = self.generate_batch([(kind, {"question": question}) for kind in check_kinds(kinds)])
+        return clues_from_texts(question, kinds, texts)
 
     # ----- persistence -------------------------------------------------------------------------------
     def save(self, directory: Path) -> dict[str, Any]:
@@ -234,12 +254,6 @@ class KVMemory:
                                     f"{state.get('entries')}: the store is damaged; memorize again")
         memory.beta, memory.tokens_read, memory.protected = state["beta"], state["tokens_read"], state["protected"]
         return memory
-
-
-def _truncate(cache: Any, length: int) -> None:
-    """Drop what a question appended after the memory (`Cache.crop`'s meaning changed across versions)."""
-    for layer in cache.layers:
-        layer.keys, layer.values = layer.keys[:, :, :length], layer.values[:, :, :length]
 
 
 def stop_ids(tokenizer: Any) -> set[int]:
