@@ -25,6 +25,7 @@ from memorag.errors import MemoryBudgetError, StoreCorruptError
 from memorag.memory.base import CLUE_KINDS, check_kinds, clues_from_texts
 from memorag.memory.compressors import WindowKV, make_compressor
 from memorag.memory.decoding import DecodeOptions, crop, decode, decode_batch
+from memorag.memory.prefix_attention import window_after_memory
 from memorag.memory.prompts import parse_clues, prompt_frame
 from memorag.memory.queries import capture_queries
 from memorag.memory.rope import inverse_frequencies, rotate
@@ -139,7 +140,7 @@ class KVMemory:
         device = self.model.device
         positions = torch.arange(memory_length, memory_length + len(ids), device=device)
         n_obs = min(self.config.observation, len(ids)) if compressor.needs_queries else 0
-        with capture_queries(self.model, n_obs) as queries:
+        with capture_queries(self.model, n_obs) as queries, window_after_memory(self.model, memory_length):
             self.model.model(input_ids=torch.tensor([ids], device=device), position_ids=positions[None],
                              **cache_argument(self.model.model, cache), use_cache=True)
         sources = torch.arange(first_source, first_source + len(ids), device=device)
