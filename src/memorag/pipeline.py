@@ -107,10 +107,10 @@ class MemoRAG:
     @property
     def retriever(self) -> Any:
         if self._retriever is None:
-            from memorag.retrieval import Retriever, SentenceTransformerEmbedder
+            from memorag.retrieval import Retriever, make_embedder
 
             config = self.retrieval_config
-            embedder = SentenceTransformerEmbedder(config.embedder, config.device, config.batch_size)
+            embedder = make_embedder(config.embedder, config.device, config.batch_size)
             self._retriever = Retriever(embedder, config)
         return self._retriever
 

@@ -72,3 +72,23 @@ def test_minilm_retrieves_the_paragraph_on_topic(tmp_path: Path) -> None:
 
     with pytest.raises(UnknownModelError, match="could not load embedder"):
         SentenceTransformerEmbedder(str(tmp_path))  # a directory with no model in it
+
+
+@pytest.mark.slow
+def test_the_light_minilm_embedder_equals_sentence_transformers() -> None:
+    """make_embedder('minilm') skips sentence-transformers yet gives its vectors and chunking tokenizer."""
+    import subprocess
+    import sys
+
+    from memorag.retrieval import MeanPoolingEmbedder, make_embedder
+
+    light, reference = make_embedder("minilm", batch_size=3), SentenceTransformerEmbedder("minilm", batch_size=3)
+    assert isinstance(light, MeanPoolingEmbedder) and isinstance(light, Embedder)
+    assert (light.dimension, light.max_tokens) == (reference.dimension, reference.max_tokens)
+    texts = [*PARAGRAPHS, "short", "Größe über alles 你好世界", " ".join(PARAGRAPHS * 6)]  # the last one is cut at 256
+    np.testing.assert_allclose(light.embed(texts), reference.embed(texts), atol=2e-5)
+    assert light.tokenizer(texts[0])["input_ids"] == reference.tokenizer(texts[0])["input_ids"]
+    code = ("import sys; from memorag.retrieval import make_embedder; make_embedder('minilm').embed(['x']); "
+            "print('sentence_transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

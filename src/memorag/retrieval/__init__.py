@@ -4,7 +4,13 @@ Importing this package loads neither faiss, bm25s nor sentence-transformers; the
 """
 
 from memorag.retrieval.chunking import chunk_document, chunk_documents
-from memorag.retrieval.embedders import Embedder, SentenceTransformerEmbedder, load_sentence_transformer
+from memorag.retrieval.embedders import (
+    Embedder,
+    MeanPoolingEmbedder,
+    SentenceTransformerEmbedder,
+    load_sentence_transformer,
+    make_embedder,
+)
 from memorag.retrieval.evidence import fuse_hits, fuse_rankings, merge_hits
 from memorag.retrieval.index import VectorIndex
 from memorag.retrieval.lexical import LexicalIndex, LexicalTokenizer
@@ -14,6 +20,7 @@ __all__ = [
     "Embedder",
     "LexicalIndex",
     "LexicalTokenizer",
+    "MeanPoolingEmbedder",
     "Retriever",
     "SentenceTransformerEmbedder",
     "VectorIndex",
@@ -22,5 +29,6 @@ __all__ = [
     "fuse_hits",
     "fuse_rankings",
     "load_sentence_transformer",
+    "make_embedder",
     "merge_hits",
 ]

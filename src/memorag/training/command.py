@@ -187,14 +187,14 @@ def _configs(memory_model: str, memory_adapter: str | None, beta: str | None, co
 def _build_parts(memory: Any, retrieval: Any, generation: Any) -> Any:
     from memorag.generation import from_config
     from memorag.models import load_adapted_lm, load_causal_lm
-    from memorag.retrieval import SentenceTransformerEmbedder
+    from memorag.retrieval import make_embedder
     from memorag.training.build import BuildParts
 
     if memory.adapter:
         model, tokenizer = load_adapted_lm(memory.model, memory.adapter, memory.device, memory.dtype)
     else:
         model, tokenizer = load_causal_lm(memory.model, memory.device, memory.dtype)
-    embedder = SentenceTransformerEmbedder(retrieval.embedder, retrieval.device, retrieval.batch_size)
+    embedder = make_embedder(retrieval.embedder, retrieval.device, retrieval.batch_size)
     return BuildParts(model, tokenizer, embedder, from_config(generation))
 
 
