@@ -12,7 +12,6 @@ budget and batch size. The `rag` retrieval of the same questions is timed beside
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from heldout_report import emit
 from pipeline_bench import reference_text
 
 from memorag.eval.report import peak_rss_mb
@@ -66,14 +66,12 @@ def measure(pools: list[int], tokens: int, threads: int | None) -> dict:
             "peak_rss_mb": round(peak_rss_mb())}
 
 
-def table(result: dict, command: str) -> str:
+def table(result: dict) -> str:
     lines = [
-        "### Judge cost (issue 16)", "",
         (f"`ask(..., mode=\"memorag\", recall=\"none\", max_new_tokens=0)` on a {result['tokens']}-token store "
-        f"({result['chunks']} chunks), SmolLM2-135M as judge, {result['threads']} threads, median of "
-        f"{result['questions']} questions; `rag` retrieval of the same questions: {result['rag_retrieve_s']} s. "
-        f"Peak RSS {result['peak_rss_mb']} MB."), "",
-        "```bash", command, "```", "",
+         f"({result['chunks']} chunks), SmolLM2-135M as judge, {result['threads']} threads, median of "
+         f"{result['questions']} questions; `rag` retrieval of the same questions: {result['rag_retrieve_s']} s. "
+         f"Peak RSS {result['peak_rss_mb']} MB."), "",
         "| pool | seconds per question | of which judge | passage tokens | batch |",
         "|---:|---:|---:|---:|---:|",
     ]
@@ -83,31 +81,15 @@ def table(result: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    title = section.splitlines()[0]
-    if title in text:
-        start = text.index(title)
-        rest = text[start + len(title):]
-        end = min((rest.index(m) for m in ("\n## ", "\n### ") if m in rest), default=len(rest))
-        text = text[:start] + section.rstrip("\n") + rest[end:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--tokens", type=int, default=30000)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--write", type=Path, default=None, help="docs/benchmarks.md: replace its judge-cost table")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     result = measure(args.pools, args.tokens, args.threads)
-    print(json.dumps(result, indent=2))
-    if args.write:
-        command = "python benchmarks/judge_bench.py " + " ".join(sys.argv[1:])
-        write_section(args.write, table(result, command))
+    emit(result, table(result), "judge_bench.py", args.write, "judge-cost", argv, kind="bench")
 
 
 if __name__ == "__main__":
