@@ -65,7 +65,7 @@ def main() -> None:
             snippet = " ".join(passage.text.split())[:120]
             print(f"  [{number}] {Path(passage.source).name}[{passage.chunk.start}:{passage.chunk.end}] {snippet}")
         started = time.perf_counter()
-        quote = quote_text(best_quote(question, answer.evidence, rag.judge()))
+        quote = quote_text(best_quote(question, answer.evidence, rag.judge(), [d.text for d in rag.documents]))
         quoted = time.perf_counter() - started
         print(f"quote (the judge's best evidence sentence; trust this): {quote}")
         print(f"generated (SmolLM2-135M; a draft): {answer.answer}")

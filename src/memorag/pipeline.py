@@ -411,7 +411,8 @@ class MemoRAG:
 
             started = time.perf_counter()
             quoting = judge_config if judge_config.enabled else replace(judge_config, model="memory")
-            text = quote_text(best_quote(question, evidence, self.judge(replace(quoting, context="passage"))))
+            text = quote_text(best_quote(question, evidence, self.judge(replace(quoting, context="passage")),
+                                         [document.text for document in self.documents]))
             timings["quote"] = time.perf_counter() - started
         elif budget > 0:
             started = time.perf_counter()
