@@ -1,7 +1,7 @@
 """`make demo` / `python -m memorag.demo`: the whole pipeline on a long real text that ships with CPython.
 
-The text is a slice of about 14k tokens of the Python Language Reference (`pydoc_data.topics`, written by the
-Python documentation authors). The demo memorizes it into a store, loads the store back as a user would, and
+The text is a slice of about 10k tokens (more than SmolLM2's 8k window) of the Python Language Reference
+(`pydoc_data.topics`, written by the Python documentation authors). The demo memorizes it into a store, loads the store back as a user would, and
 answers two questions in `memorag` mode, printing the evidence the judge chose, the generator's answer and the
 evidence sentence the judge ranks first (the quote answer, `--answer quote`): with a 135M generator, trust the
 quote and its passage, and read the generated answer as a draft.
@@ -19,7 +19,7 @@ DEMO_QUESTIONS = (
 )
 
 
-def reference_slice(max_chars: int = 60_000, first_topic: str = "import") -> str:
+def reference_slice(max_chars: int = 45_000, first_topic: str = "import") -> str:
     """Topics of the Language Reference in alphabetical order from `first_topic`, up to `max_chars`."""
     from pydoc_data.topics import topics
 
@@ -36,7 +36,7 @@ def reference_slice(max_chars: int = 60_000, first_topic: str = "import") -> str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", type=Path, default=Path("stores/python-reference"))
-    parser.add_argument("--chars", type=int, default=60_000, help="size of the slice in characters")
+    parser.add_argument("--chars", type=int, default=45_000, help="size of the slice in characters")
     args = parser.parse_args()
 
     from memorag import MemoRAG
