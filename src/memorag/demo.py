@@ -2,9 +2,10 @@
 
 The text is a slice of about 10k tokens (more than SmolLM2's 8k window) of the Python Language Reference
 (`pydoc_data.topics`, written by the Python documentation authors). The demo memorizes it into a store, loads
-the store back as a user would, and answers two questions in `memorag` mode, printing the evidence the judge chose, the generator's answer and the
-evidence sentence the judge ranks first (the quote answer, `--answer quote`): with a 135M generator, trust the
-quote and its passage, and read the generated answer as a draft.
+the store back as a user would, and answers two questions in `memorag` mode, printing the evidence the judge
+chose, the generator's answer and the evidence sentence the judge ranks first (the quote answer,
+`--answer quote`): with a 135M generator, trust the quote and its passage, and read the generated answer as a
+draft.
 """
 
 from __future__ import annotations
