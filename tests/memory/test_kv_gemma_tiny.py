@@ -9,6 +9,7 @@ from memorag.config import MemoryConfig
 from memorag.memory.kv import KVMemory, document_header
 from memorag.memory.prompts import prompt_frame
 from memorag.memory.rope import inverse_frequencies
+from memorag.models import cache_argument
 from memorag.types import Document
 
 TEXT = "Gemma keeps a local and a global rotary base, so each layer re-rotates with its own. " * 2
@@ -44,5 +45,5 @@ def test_beta_one_equals_the_plain_cache_with_per_layer_rotary_bases(tiny_gemma,
         plain = model(input_ids=torch.tensor([stream + question])).logits[0, -len(question):]
         positions = torch.arange(memory.length, memory.length + len(question))[None]
         out = model(input_ids=torch.tensor([question]), position_ids=positions,
-                    past_key_values=memory._question_cache())
+                    **cache_argument(memory.model, memory._question_cache()))
     assert torch.allclose(out.logits[0], plain, atol=2e-3), (out.logits[0] - plain).abs().max()

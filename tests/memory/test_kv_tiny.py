@@ -10,6 +10,7 @@ from memorag.errors import MemoryBudgetError, NotMemorizedError, StoreCorruptErr
 from memorag.memory.compressors import kept_count
 from memorag.memory.kv import KVMemory, choose_beta, document_header
 from memorag.memory.prompts import prompt_frame
+from memorag.models import cache_argument
 from memorag.types import Document
 
 TEXT = "Memory reads the context window by window and keeps a compressed cache of it. " * 2
@@ -30,7 +31,7 @@ def stream_ids(memory: KVMemory, text: str) -> list[int]:
 def question_logits(memory: KVMemory, question: list[int]) -> torch.Tensor:
     positions = torch.arange(memory.length, memory.length + len(question))[None]
     cache = memory._question_cache()
-    out = memory.model(input_ids=torch.tensor([question]), position_ids=positions, past_key_values=cache)
+    out = memory.model(input_ids=torch.tensor([question]), position_ids=positions, **cache_argument(memory.model, cache))
     return out.logits[0]
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from memorag.memory.prompts import prompt_frame
+from memorag.models import cache_argument
 from memorag.training.memory_forward import (
     EncodedExample,
     MemoryExample,
@@ -44,7 +45,7 @@ def test_logprobs_equal_teacher_forced_decoding_after_the_memory(tiny, memory):
         position, inputs, expected = memory.length, example.prompt_ids, []
         for token in example.target_ids:
             positions = torch.arange(position, position + len(inputs))[None]
-            logits = model(input_ids=torch.tensor([inputs]), position_ids=positions, past_key_values=cache).logits
+            logits = model(input_ids=torch.tensor([inputs]), position_ids=positions, **cache_argument(model, cache)).logits
             expected.append(logits[0, -1].float().log_softmax(-1)[token])
             position, inputs = position + len(inputs), [token]
     assert got.shape == (3,)
@@ -61,7 +62,7 @@ def test_loss_equals_the_label_masked_loss_of_transformers(tiny, memory):
     with torch.no_grad():
         cache = DynamicCache(ddp_cache_data=list(zip(memory.keys, memory.values)))
         positions = torch.arange(memory.length, memory.length + len(ids))[None]
-        reference = model(input_ids=torch.tensor([ids]), position_ids=positions, past_key_values=cache,
+        reference = model(input_ids=torch.tensor([ids]), position_ids=positions, **cache_argument(model, cache),
                           labels=torch.tensor([labels])).loss
         ours = -target_logprobs(model, memory, example).mean()
     assert torch.allclose(ours, reference, atol=1e-5)
