@@ -141,7 +141,8 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lo
              memory_kind: str, beta: str | None, compressor: str, window: int, gist_chunk_tokens: int, embedder: str,
              chunk_tokens: int, chunk_overlap: int, retriever: str, bm25_weight: float, fusion: str,
              question_weight: float, encoding: str, device: str, as_json: bool) -> None:
-    """Read FILES (text files or folders of them) into a memory and an index saved at --store."""
+    """Read FILES (text, Markdown, HTML, PDF or DOCX files, or folders of them) into a memory and an index saved
+    at --store; a folder's files that cannot be read are skipped and listed."""
     from memorag.pipeline import MemoRAG
     from memorag.store import is_store, refuse_non_store
 
@@ -162,7 +163,10 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lo
     timings = rag.memorize(list(files), store=store, progress=not as_json, encoding=encoding, append=append,
                            overwrite=force, lock_timeout=lock_timeout)
     info = rag.memory.describe()
-    data = {"store": str(store), "timings": timings, "memory": info, "chunks": len(rag.retriever.chunks)}
+    data = {"store": str(store), "timings": timings, "memory": info, "chunks": len(rag.retriever.chunks),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in rag.skipped_inputs]}
+    for skipped in [] if as_json else rag.skipped_inputs:
+        click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
     _emit(data, as_json, f"memorized {info['tokens_read']} tokens into a {info['kind']} memory of "
                          f"{info['entries']} entries (beta {info['beta']}) and {data['chunks']} chunks at {store} "
                          f"in {sum(timings.values()):.1f}s")

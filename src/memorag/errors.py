@@ -15,6 +15,10 @@ class InputDecodeError(MemoRAGError, ValueError):
     """A file is binary or is not valid text in the requested encoding."""
 
 
+class UnsupportedInputError(InputDecodeError):
+    """A PDF, DOCX or HTML file whose text cannot be extracted: encrypted, scanned (no text layer) or corrupt."""
+
+
 class StoreNotFoundError(MemoRAGError, FileNotFoundError):
     """No memorag store at the given path."""
 

@@ -31,7 +31,7 @@ from memorag.config import (
 )
 from memorag.durable import DEFAULT_LOCK_TIMEOUT
 from memorag.errors import NotMemorizedError, StoreChangedError, StoreExistsError
-from memorag.inputs import Input, to_documents
+from memorag.inputs import Input, SkippedFile, read_inputs
 from memorag.memory.base import Memory
 from memorag.memory.registry import load_memory, make_memory
 from memorag.models import model_fingerprint
@@ -85,6 +85,7 @@ class MemoRAG:
         self._generator: Any = None
         self.documents: list[Document] = []
         self.timings: dict[str, float] = {}
+        self.skipped_inputs: list[SkippedFile] = []  # folder files the last memorize call could not read
         self._origin: tuple[Path, str | None, int] | None = None  # (store, revision, documents) we match
 
     # ----- parts, built when first needed --------------------------------------------------------------
@@ -168,19 +169,24 @@ class MemoRAG:
         a path that is not a store is refused untouched (NotOursError).
         """
         if store is None:
-            return self._memorize(to_documents(inputs, encoding, first_number=len(self.documents)), progress)
+            return self._memorize(self._read_inputs(inputs, encoding), progress)
         from memorag.store import refuse_non_store, store_lock
 
         path = Path(store)
         refuse_non_store(path)  # before the lock file is made beside it, and before any model loads
         with store_lock(path, lock_timeout, _waiting_message if progress else None):
             self._prepare_write(path, append, overwrite)
-            timings = self._memorize(to_documents(inputs, encoding, first_number=len(self.documents)), progress)
+            timings = self._memorize(self._read_inputs(inputs, encoding), progress)
             started = time.perf_counter()
             self._write(path)  # the manifest records the timings above; its own save time is not in it
             timings["save"] = time.perf_counter() - started
             self.timings["save"] = self.timings.get("save", 0.0) + timings["save"]
         return timings
+
+    def _read_inputs(self, inputs: Input | Sequence[Input], encoding: str) -> list[Document]:
+        batch = read_inputs(inputs, encoding, first_number=len(self.documents))
+        self.skipped_inputs = batch.skipped
+        return batch.documents
 
     def _memorize(self, documents: list[Document], progress: bool) -> dict[str, float]:
         timings = dict(self.memory.memorize(documents, progress=progress))

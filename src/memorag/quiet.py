@@ -12,6 +12,7 @@ silenced. Does not silence C libraries that write to stdout.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -37,6 +38,8 @@ def quiet_libraries(verbose: bool = False) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # its fork warning, and no threads behind our back
     warnings.filterwarnings("ignore")
     warnings.filterwarnings("default", module=r"memorag(\.|$)")  # ours stay visible: they are ours to fix
+    for name in ("pypdf", "trafilatura", "htmldate"):  # memorize's format readers: a broken file is our error
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:  # pragma: no cover - transformers is a dependency

@@ -97,7 +97,7 @@ def write_store(path: Path, write_files: Callable[[Path], dict[str, Any]], docum
     switched = False
     try:
         fields = write_files(staging)
-        _write_json(staging / DOCUMENTS, [{"source": d.source, "text": d.text} for d in documents])
+        _write_json(staging / DOCUMENTS, [_document_row(d) for d in documents])
         manifest = {**fields, "format": FORMAT, "format_version": FORMAT_VERSION, "revision": revision,
                     "data": data_name}
         text = json.dumps(manifest, ensure_ascii=False, indent=1)
@@ -182,11 +182,19 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def _document_row(document: Document) -> dict[str, Any]:
+    row: dict[str, Any] = {"source": document.source, "text": document.text}
+    if document.pages:  # only paged sources (PDF) carry it; stores written before it load with pages ()
+        row["pages"] = list(document.pages)
+    return row
+
+
 def read_documents(folder: Path) -> list[Document]:
     """The documents of a store's data folder (`data_dir(path, manifest)`)."""
     rows = _read_json(Path(folder) / DOCUMENTS)
     try:
-        return [Document(source=row["source"], text=row["text"]) for row in rows]
+        return [Document(source=row["source"], text=row["text"], pages=tuple(row.get("pages", ())))
+                for row in rows]
     except (TypeError, KeyError) as exc:
         raise StoreCorruptError(f"{Path(folder) / DOCUMENTS} has unexpected content; memorize again") from exc
 

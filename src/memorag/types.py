@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class Document:
-    """One memorized text; `source` is a file path or a name the caller gave."""
+    """One memorized text; `source` is a file path or a name the caller gave.
+
+    `pages` holds the character offsets where each page of a paged source (a PDF) starts, page 1 first;
+    empty for texts without pages.
+    """
 
     source: str
     text: str
+    pages: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding character `offset`, None for a document without pages."""
+        if not self.pages:
+            return None
+        return max(1, bisect_right(self.pages, offset))
 
 
 @dataclass(frozen=True)
