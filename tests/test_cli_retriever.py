@@ -28,6 +28,7 @@ class FakeRAG:
     ) -> None:
         self.retrieval_config = retrieval_config or RetrievalConfig()
         self.retriever = SimpleNamespace(config=self.retrieval_config, chunks=[])
+        self.skipped_inputs: list[Any] = []
         self.memory = SimpleNamespace(
             describe=lambda: {"tokens_read": 1, "kind": "kv", "entries": 1, "beta": 1}
         )
