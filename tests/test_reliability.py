@@ -167,3 +167,31 @@ def test_a_reader_loading_in_a_loop_never_fails_while_a_writer_appends(tiny_mode
     assert counts == sorted(counts) and counts[0] >= 1 and sources(store) == ["base.txt", "one.txt", "three.txt",
                                                                                "two.txt"]
     assert os.path.exists(tmp_path / ".store.lock")
+
+
+@pytest.mark.slow
+def test_sigkill_anywhere_in_a_delete_leaves_the_old_or_the_new_store(tiny_model: Path, tmp_path: Path):
+    from memorag.pipeline import MemoRAG
+
+    store = tmp_path / "store"
+    files = [document(tmp_path, name, sentences=200) for name in ("keep", "gone")]
+    assert run(memorize_command(tiny_model, store, *files, flags=())).returncode == 0
+    delete = [sys.executable, "-m", "memorag.cli", "docs", "delete", str(store), str(files[1]), "--json"]
+    probe = tmp_path / "probe"
+    assert run(memorize_command(tiny_model, probe, *files, flags=())).returncode == 0
+    started = time.perf_counter()
+    assert run([*delete[:5], str(probe), *delete[6:]]).returncode == 0
+    duration = time.perf_counter() - started
+    for fraction in (0.3, 0.5, 0.7, 0.85, 0.95):
+        writer = subprocess.Popen(delete, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(duration * fraction)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        seen = sources(store)
+        assert seen in (["gone.txt", "keep.txt"], ["keep.txt"])
+        loaded = MemoRAG.load(store)
+        assert len(loaded.documents) == len(loaded.memory.segments) == len(seen)  # loadable, never a mix
+        if seen == ["keep.txt"]:  # the delete landed before the kill: put the document back
+            assert run(memorize_command(tiny_model, store, files[1])).returncode == 0
+    assert run(delete).returncode == 0 and sources(store) == ["keep.txt"]
+    assert leftovers(store) == []

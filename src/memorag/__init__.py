@@ -14,7 +14,9 @@ __version__ = "0.1.0"
 
 from memorag.config import GenerationConfig, JudgeConfig, MemoryConfig, RetrievalConfig
 from memorag.errors import (
+    DocumentNotFoundError,
     EmptyInputError,
+    EmptyStoreError,
     GenerationError,
     InputDecodeError,
     LockTimeoutError,
@@ -29,7 +31,7 @@ from memorag.errors import (
     StoreNotFoundError,
     UnknownModelError,
 )
-from memorag.types import Answer, Chunk, Clue, Document, EvidencePassage
+from memorag.types import Answer, Chunk, Citation, Clue, Document, EvidencePassage
 
 
 def __getattr__(name: str) -> object:
@@ -44,9 +46,12 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "Answer",
     "Chunk",
+    "Citation",
     "Clue",
     "Document",
+    "DocumentNotFoundError",
     "EmptyInputError",
+    "EmptyStoreError",
     "EvidencePassage",
     "GenerationConfig",
     "GenerationError",

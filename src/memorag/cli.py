@@ -77,10 +77,17 @@ def _answer_text(answer: Any) -> str:
         lines += [f"  [{clue.kind}] {clue.text}" for clue in answer.clues]
     if answer.evidence:
         lines.append(f"Evidence (judged by {answer.judge}):" if answer.judge else "Evidence:")
-        for passage in answer.evidence:
+        for number, passage in enumerate(answer.evidence, 1):  # numbered as the generator saw them: [n] cites
             snippet = " ".join(passage.text.split())[:160]
-            lines.append(f"  {passage.source} [{passage.chunk.start}:{passage.chunk.end}] {snippet}")
+            lines.append(f"  [{number}] {passage.source} [{passage.chunk.start}:{passage.chunk.end}] {snippet}")
     lines.append(f"Answer: {answer.answer}")
+    if answer.citations:
+        lines.append("Sources:")
+        lines += [f"  [{citation.marker}] {citation.label()}" for citation in answer.citations]
+    if answer.dropped_citations:
+        count = answer.dropped_citations
+        lines.append(f"({count} citations to passages not given were dropped)" if count > 1
+                     else "(1 citation to a passage not given was dropped)")
     return "\n".join(lines)
 
 
@@ -167,6 +174,9 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lo
             "skipped": [{"path": s.path, "reason": s.reason} for s in rag.skipped_inputs]}
     for skipped in [] if as_json else rag.skipped_inputs:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+    if not timings:
+        _emit({**data, "unchanged": True}, as_json, f"nothing to memorize: every file is in {store} already, unchanged")
+        return
     _emit(data, as_json, f"memorized {info['tokens_read']} tokens into a {info['kind']} memory of "
                          f"{info['entries']} entries (beta {info['beta']}) and {data['chunks']} chunks at {store} "
                          f"in {sum(timings.values()):.1f}s")
@@ -198,8 +208,8 @@ def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu",
                                       "passage number (nothing is made up).")
 @_generator_options
 @click.option("--json", "as_json", is_flag=True,
-              help="Print answer, clues, evidence (with the queries that found each passage and the judge's "
-                   "score) and timings as JSON.")
+              help="Print answer, citations, clues, evidence (with the queries that found each passage and the "
+                   "judge's score) and timings as JSON.")
 @fail_cleanly()
 def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str, judge_model: str, pool: int,
         judge_context: str, retriever: str | None, answer_style: str, as_json: bool, **generator: Any) -> None:
@@ -263,7 +273,8 @@ def info(store: Path, as_json: bool) -> None:
     text = (f"store {store} ({size / 1e6:.1f} MB), memorag {manifest.get('memorag_version')}\n"
             f"documents: {len(manifest['documents'])}, chunks: {manifest['chunks']}\n"
             f"memory: {state['kind']} {state['model']}, {state['tokens_read']} tokens -> {state['entries']} entries "
-            f"(beta {state['beta']}, {state['compressor']}, window {state['window']}), {state['bytes'] / 1e6:.1f} MB\n"
+            f"(beta {state['beta']}, {state['compressor']}, window {state['window']}), {state['bytes'] / 1e6:.1f} MB"
+            f"{_segments_note(state)}\n"
             f"embedder: {retrieval['embedder']}, chunk {retrieval['chunk_tokens']} tokens, "
             f"retriever {retrieval.get('retriever', 'dense')}, fusion {retrieval.get('fusion', 'union')}")
     if left:
@@ -278,6 +289,74 @@ def info(store: Path, as_json: bool) -> None:
         data["gists"] = [asdict(g) for g in gists]
         text += f"\ngists: {len(gists)}\n" + "\n".join(f"  [{g.source} {g.start}:{g.end}] {g.text}" for g in gists)
     _emit(data, as_json, text)
+
+
+def _segments_note(state: dict[str, Any]) -> str:
+    """How the memory is kept per document (absent in stores from before segments)."""
+    if "segments" not in state:
+        return ""
+    routed = ": more than fit the window, each question reads those its hits point to" if state.get("routed") else ""
+    return f", {state['segments']} document segments{routed}"
+
+
+@cli.group()
+def docs() -> None:
+    """The documents of a store: list them, delete some, or replace one with its new version. Each document has
+    its own memory segment, chunks and index entries, so no other document is memorized again (a store
+    written before per-document segments is memorized again once, by its first delete)."""
+
+
+@docs.command("list")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the documents as JSON.")
+@fail_cleanly()
+def docs_list(store: Path, as_json: bool) -> None:
+    """List the documents STORE holds: source, characters, content hash (reads no model)."""
+    from memorag.store import read_manifest
+
+    rows = read_manifest(store)["documents"]
+    lines = [f"{row['source']}  {row['chars']} chars  {str(row.get('sha256', ''))[:12]}".rstrip() for row in rows]
+    _emit({"store": str(store), "documents": rows}, as_json, "\n".join(lines) or "no documents")
+
+
+@docs.command("delete")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, show_default=True,
+              help="Seconds to wait for another writer of the store.")
+@DEVICE
+@click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
+@fail_cleanly()
+def docs_delete(store: Path, sources: tuple[str, ...], lock_timeout: float, device: str, as_json: bool) -> None:
+    """Forget the documents SOURCES (as `memorag docs list` shows them) from STORE: their memory, chunks, vectors
+    and BM25 postings, in one atomic write."""
+    rag = _open(store, None, device)
+    timings = rag.delete(list(sources), store=store, progress=not as_json, lock_timeout=lock_timeout)
+    data = {"store": str(store), "deleted": list(sources), "documents": len(rag.documents), "timings": timings}
+    _emit(data, as_json, f"deleted {len(sources)} document(s) from {store}: {len(rag.documents)} left "
+                         f"({sum(timings.values()):.1f}s)")
+
+
+@docs.command("replace")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("source")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file.")
+@click.option("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, show_default=True,
+              help="Seconds to wait for another writer of the store.")
+@DEVICE
+@click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
+@fail_cleanly()
+def docs_replace(store: Path, source: str, file: Path, encoding: str, lock_timeout: float, device: str,
+                 as_json: bool) -> None:
+    """Replace the document SOURCE of STORE with FILE (memorized in its place, in one atomic write). Memorizing a
+    changed file under its old path with `memorize --append` does the same."""
+    rag = _open(store, None, device)
+    timings = rag.replace(source, file, store=store, progress=not as_json, encoding=encoding,
+                          lock_timeout=lock_timeout)
+    data = {"store": str(store), "replaced": source, "by": str(file), "documents": len(rag.documents),
+            "timings": timings}
+    _emit(data, as_json, f"replaced {source} by {file} in {store} ({sum(timings.values()):.1f}s)")
 
 
 @cli.group()

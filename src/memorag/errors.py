@@ -61,3 +61,14 @@ class StoreChangedError(MemoRAGError):
 
 class LockTimeoutError(MemoRAGError, TimeoutError):
     """Another process held a store's (or output's) write lock for longer than the timeout."""
+
+
+class DocumentNotFoundError(MemoRAGError, KeyError):
+    """A delete or replace names a source the store does not hold."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class EmptyStoreError(MemoRAGError, ValueError):
+    """A delete would leave no document."""

@@ -13,8 +13,10 @@ Modes of `ask`:
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,13 @@ from memorag.config import (
     config_to_dict,
 )
 from memorag.durable import DEFAULT_LOCK_TIMEOUT
-from memorag.errors import NotMemorizedError, StoreChangedError, StoreExistsError
+from memorag.errors import (
+    DocumentNotFoundError,
+    EmptyStoreError,
+    NotMemorizedError,
+    StoreChangedError,
+    StoreExistsError,
+)
 from memorag.inputs import Input, SkippedFile, read_inputs
 from memorag.memory.base import Memory
 from memorag.memory.registry import load_memory, make_memory
@@ -39,9 +47,12 @@ from memorag.recall.base import RecallConfig
 from memorag.types import Answer, Clue, Document, EvidencePassage
 
 MODES = ("memorag", "rag", "memory", "full")
+ROUTING_HITS = 20  # retrieval hits whose documents a routed memory reads first
 LOAD_ATTEMPTS = 5  # reads of the manifest when a writer keeps replacing the store under a reader
 
 ANSWER_SYSTEM = "You answer questions about a text using the passages given. Answer briefly and exactly."
+# where passages are numbered; of three wordings tried, the one that changed SmolLM2-135M's answers least
+CITE_SYSTEM = " After the answer, write the number of the passage it comes from in brackets, like [1]."
 SUMMARY_SYSTEM = "You write faithful summaries of a text from the passages given."
 
 
@@ -55,10 +66,48 @@ def _waiting_message(message: str) -> None:
     print(f"memorag: {message}", file=sys.stderr, flush=True)
 
 
-def answer_messages(question: str, context: str) -> list[dict[str, str]]:
-    """The generator's chat messages for a question over `context` (evidence passages or the whole text)."""
+def answer_messages(question: str, context: str, cite: bool = True) -> list[dict[str, str]]:
+    """The generator's chat messages for a question over `context` (evidence passages or the whole text); `cite`
+    asks for the numbers of the passages used, as [n] (off for the whole text: it has no numbered passages)."""
     user = f"Passages:\n{context}\n\nQuestion: {question}\nAnswer the question in a few words, using the passages."
-    return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
+    system = ANSWER_SYSTEM + (CITE_SYSTEM if cite else "")
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+TEXT_NAME = re.compile(r"text-(\d+)")  # the names read_inputs gives texts passed as strings
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def next_text_number(documents: Sequence[Document]) -> int:
+    """The first N for which no held document is named `text-N` or later (deleted texts leave gaps)."""
+    numbers = [int(match[1]) for d in documents if (match := TEXT_NAME.fullmatch(d.source))]
+    return max([len(documents) - 1, *numbers]) + 1
+
+
+def sort_out(held: Sequence[Document], new: Sequence[Document]) -> tuple[list[Document], list[int]]:
+    """(the new documents to memorize, indices of held documents they replace). A new document equal to a held
+    one (same source and text; for unnamed texts the same text) is dropped; one whose source is held with other
+    text replaces it; repeats within `new` count once."""
+    by_source = {document.source: index for index, document in enumerate(held)}
+    unnamed = {document.text for document in held if TEXT_NAME.fullmatch(document.source)}
+    keep: list[Document] = []
+    replaced: list[int] = []
+    seen: set[tuple[str, str]] = set()
+    for document in new:
+        key = (document.source, document.text)
+        index = by_source.get(document.source)
+        if key in seen or (index is not None and held[index].text == document.text):
+            continue
+        if TEXT_NAME.fullmatch(document.source) and document.text in unnamed:
+            continue
+        seen.add(key)
+        if index is not None:
+            replaced.append(index)
+        keep.append(document)
+    return keep, replaced
 
 
 class MemoRAG:
@@ -170,13 +219,15 @@ class MemoRAG:
         """
         if store is None:
             return self._memorize(self._read_inputs(inputs, encoding), progress)
-        from memorag.store import refuse_non_store, store_lock
+        from memorag.store import is_store, refuse_non_store, store_lock
 
         path = Path(store)
         refuse_non_store(path)  # before the lock file is made beside it, and before any model loads
         with store_lock(path, lock_timeout, _waiting_message if progress else None):
             self._prepare_write(path, append, overwrite)
             timings = self._memorize(self._read_inputs(inputs, encoding), progress)
+            if not timings and is_store(path):
+                return timings  # every document is already there, unchanged: nothing to write
             started = time.perf_counter()
             self._write(path)  # the manifest records the timings above; its own save time is not in it
             timings["save"] = time.perf_counter() - started
@@ -184,19 +235,112 @@ class MemoRAG:
         return timings
 
     def _read_inputs(self, inputs: Input | Sequence[Input], encoding: str) -> list[Document]:
-        batch = read_inputs(inputs, encoding, first_number=len(self.documents))
+        batch = read_inputs(inputs, encoding, first_number=next_text_number(self.documents))
         self.skipped_inputs = batch.skipped
         return batch.documents
 
     def _memorize(self, documents: list[Document], progress: bool) -> dict[str, float]:
+        """Memorize and index `documents`: one already held (same source and text; for unnamed texts, the same
+        text) is skipped; one whose source is held with another text replaces that version."""
+        documents, replaced = sort_out(self.documents, documents)
+        if not documents:
+            return {}
+        outdated = [self.documents[index] for index in replaced]
         timings = dict(self.memory.memorize(documents, progress=progress))
         started = time.perf_counter()
         self.retriever.add(documents, first_doc_id=len(self.documents), progress=progress)
         timings["embed_and_index"] = time.perf_counter() - started
         self.documents += documents
+        if outdated:  # after the new versions are in, so a store never holds neither
+            timings.update(self._forget(self._positions(outdated), progress))
         for key, value in timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + value
         return timings
+
+    def _positions(self, documents: Sequence[Document]) -> list[int]:
+        """Where these very document objects sit in `self.documents` now."""
+        wanted = {id(document) for document in documents}
+        return [index for index, document in enumerate(self.documents) if id(document) in wanted]
+
+    # ----- delete and replace --------------------------------------------------------------------------
+    def delete(
+        self, sources: str | Sequence[str], store: str | Path | None = None, progress: bool = False,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> dict[str, float]:
+        """Forget the documents of these sources (as `documents[i].source` names them): their memory segments,
+        chunks, dense vectors and lexical postings. With `store`, in one atomic write of that store (loaded
+        first when this pipeline does not hold it). DocumentNotFoundError for a source not held."""
+        names = [sources] if isinstance(sources, str) else list(sources)
+        return self._edit(store, progress, lock_timeout, lambda: self._forget(self._indices(names), progress))
+
+    def replace(
+        self, source: str, inputs: Input | Sequence[Input], store: str | Path | None = None, progress: bool = False,
+        encoding: str = "utf-8", lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> dict[str, float]:
+        """Forget the document of `source` and memorize `inputs` in its place, in one write of `store`."""
+        def edit() -> dict[str, float]:
+            old = [self.documents[index] for index in self._indices([source])]
+            timings = self._memorize(self._read_inputs(inputs, encoding), progress)
+            return {**timings, **self._forget(self._positions(old), progress)}  # unless memorize replaced it
+
+        return self._edit(store, progress, lock_timeout, edit)
+
+    def _edit(self, store: str | Path | None, progress: bool, lock_timeout: float,
+              change: Callable[[], dict[str, float]]) -> dict[str, float]:
+        if store is None:
+            return change()
+        from memorag.store import read_manifest, refuse_non_store, store_lock
+
+        path = Path(store)
+        refuse_non_store(path)
+        read_manifest(path)  # StoreNotFoundError: there is nothing to delete from
+        with store_lock(path, lock_timeout, _waiting_message if progress else None):
+            self._prepare_write(path, append=True, overwrite=False)
+            timings = change()
+            started = time.perf_counter()
+            self._write(path)
+            timings["save"] = time.perf_counter() - started
+        return timings
+
+    def _indices(self, sources: Sequence[str]) -> list[int]:
+        held = [document.source for document in self.documents]
+        missing = [source for source in sources if source not in held]
+        if missing:
+            listing = ", ".join(held[:8]) + (", ..." if len(held) > 8 else "")
+            raise DocumentNotFoundError(f"no document {missing[0]!r} is memorized here (sources: {listing}); "
+                                        "`memorag docs list STORE` shows them")
+        return [index for index, source in enumerate(held) if source in set(sources)]
+
+    def _forget(self, indices: Sequence[int], progress: bool = False) -> dict[str, float]:
+        """Drop the documents at `indices` from memory, index and documents; a memory that cannot drop one
+        document alone (a store from before per-document segments) is memorized again from the others."""
+        self._require_memory()
+        gone = set(indices)
+        if not gone:
+            return {}
+        if len(gone) == len(self.documents):
+            raise EmptyStoreError("that would forget every document and leave the store empty: delete the store's "
+                                  "folder instead, or memorize the new documents first")
+        started = time.perf_counter()
+        remaining = [document for index, document in enumerate(self.documents) if index not in gone]
+        timings: dict[str, float] = {}
+        self.retriever.remove_documents(gone)  # first: it checks every id before it changes anything
+        if not self.memory.remove(sorted(gone)):
+            if progress:
+                _waiting_message("this store's memory predates per-document segments: memorizing the other "
+                                 f"{len(remaining)} documents again (once; later deletes are instant)")
+            fresh = make_memory(self.memory_config, self._generator, *self._loaded_memory_model())
+            timings.update(fresh.memorize(remaining, progress=progress))
+            self._memory = fresh
+        self.documents = remaining
+        timings["forget"] = time.perf_counter() - started
+        return timings
+
+    def _loaded_memory_model(self) -> tuple[Any, Any]:
+        """The memory model already loaded by the current memory (None, None for kind "none")."""
+        model = getattr(getattr(self.memory, "inner", self.memory), "model", None)
+        tokenizer = getattr(getattr(self.memory, "inner", self.memory), "tokenizer", None)
+        return model, tokenizer
 
     def _prepare_write(self, path: Path, append: bool, overwrite: bool) -> None:
         """Under the store lock: decide whether writing `path` is allowed, and catch up with its newest revision
@@ -277,10 +421,11 @@ class MemoRAG:
                 "memorag_version": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "models": self._models(),
-                "memory": config_to_dict(replace(self.memory_config, beta=memory_state.get("beta"))),
+                "memory": config_to_dict(self.memory_config),  # beta as asked: each document gets its own
                 "memory_state": memory_state,
                 "retrieval": config_to_dict(self.retrieval_config),
-                "documents": [{"source": d.source, "chars": len(d.text)} for d in self.documents],
+                "documents": [{"source": d.source, "chars": len(d.text), "sha256": text_hash(d.text)}
+                              for d in self.documents],
                 "chunks": len(self.retriever.chunks),
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
             }
@@ -335,10 +480,10 @@ class MemoRAG:
         check_models(manifest, rag._models(), path)
         folder = data_dir(path, manifest)
         generator = rag.generator if memory_config.kind == "none" else None
-        rag._memory = load_memory(folder, manifest["memory_state"], rag.memory_config, generator,
-                                  *rag._memory_model())
-        rag._retriever = Retriever.load(folder, rag.retriever.embedder, retrieval_config)
         rag.documents = read_documents(folder)
+        state = {"documents": len(rag.documents), **manifest["memory_state"]}  # a shared stream holds them all
+        rag._memory = load_memory(folder, state, rag.memory_config, generator, *rag._memory_model())
+        rag._retriever = Retriever.load(folder, rag.retriever.embedder, retrieval_config)
         rag._origin = (path.resolve(), manifest.get("revision"), len(rag.documents))
         return rag
 
@@ -382,12 +527,13 @@ class MemoRAG:
             if budget == 0:
                 return Answer(question, "", mode, timings=timings)
             started = time.perf_counter()
+            self.focus(question, retriever)
             text = self.memory.answer(question)
             timings["recall"] = time.perf_counter() - started
             return Answer(question, text, mode, timings=timings)
         if mode == "full":
             context = "\n\n".join(d.text for d in self.documents)
-            messages = answer_messages(question, context)
+            messages = answer_messages(question, context, cite=False)
         else:
             if mode == "memorag":
                 started = time.perf_counter()
@@ -426,7 +572,12 @@ class MemoRAG:
                 messages, max_new_tokens=budget, temperature=self.generation_config.temperature
             )
             timings["generate"] = time.perf_counter() - started
-        return Answer(question, text, mode, tuple(clues), tuple(evidence), timings, judged_by, ranking)
+        from memorag.generation.citations import CitedText, cite
+
+        # markers to passages not given are removed; the whole text (full) has no numbered passages to cite
+        cited = cite(text, evidence, self.documents) if mode != "full" else CitedText(text)
+        return Answer(question, cited.text, mode, tuple(clues), tuple(evidence), timings, judged_by, ranking,
+                      cited.citations, cited.dropped)
 
     def recall(
         self, question: str, strategy: str | None = None, clue_kinds: Sequence[str] | None = None
@@ -434,6 +585,7 @@ class MemoRAG:
         """The clues one recall strategy (None: `RecallConfig.strategy`) writes for `question` (no retrieval, no
         answer), with the pipeline's RecallConfig settings."""
         self._require_memory()
+        self.focus(question)
         strategy = strategy or self.recall_config.strategy
         if strategy == "generate":
             kinds = self.recall_config.clue_kinds if clue_kinds is None else clue_kinds
@@ -441,6 +593,16 @@ class MemoRAG:
         from memorag.recall import recall_clues
 
         return recall_clues(strategy, question, self.memory, self.documents, self.retriever, self.recall_config)
+
+    def focus(self, question: str, retriever: str | None = None) -> tuple[int, ...]:
+        """Have the memory read the documents `question` is about, when they do not all fit the memory model's
+        window at once: those of its top retrieval hits first, then as many others as fit. Returns the indices
+        of the documents in memory (all of them when everything fits)."""
+        if not self.memory.needs_routing:
+            return tuple(range(len(self.documents)))
+        hits = self.retriever.search([question], ROUTING_HITS, retriever)
+        order = [self.retriever.chunks[chunk_id].doc_id for _, ranked in hits for chunk_id, _ in ranked]
+        return self.memory.focus(list(dict.fromkeys(order)))
 
     def summarize(self, points: int = 5, top_k: int | None = None, max_new_tokens: int = 256) -> Answer:
         """MemoRAG's "summarize": key points from memory -> retrieve evidence -> a summary from the evidence."""

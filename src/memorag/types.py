@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -80,8 +81,33 @@ class EvidencePassage:
 
 
 @dataclass(frozen=True)
+class Citation:
+    """An evidence passage an answer cites as `[marker]` (memorag.generation.citations), and where its chunk lies:
+    the page of its start (None for a source without pages), its first and last line in the document's text
+    (1-based) and its character offsets there."""
+
+    marker: int
+    source: str
+    page: int | None
+    first_line: int
+    last_line: int
+    start: int
+    end: int
+    chunk_id: int
+
+    def label(self) -> str:
+        """`report.pdf p.4` for a paged source, `notes.md:L120-L135` (or `notes.md:L7`, one line) otherwise."""
+        name = Path(self.source).name
+        if self.page is not None:
+            return f"{name} p.{self.page}"
+        lines = f"L{self.first_line}" + (f"-L{self.last_line}" if self.last_line != self.first_line else "")
+        return f"{name}:{lines}"
+
+
+@dataclass(frozen=True)
 class Answer:
-    """What `MemoRAG.ask` returns: the answer, the clues that queried the index and the evidence read."""
+    """What `MemoRAG.ask` returns: the answer, the clues that queried the index, the evidence read and the
+    passages the answer cites."""
 
     question: str
     answer: str
@@ -91,6 +117,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     judge: str | None = None  # the model that re-ranked the evidence, None when none did
     ranking: tuple[int, ...] = ()  # chunk ids of the judged pool, best first (the evidence is its first top_k)
+    citations: tuple[Citation, ...] = ()  # the evidence passages the answer's [n] markers cite, first cited first
+    dropped_citations: int = 0  # markers citing passages that were not given, removed from the answer
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -73,6 +73,12 @@ def test_gist_memory_writes_one_gist_a_piece_and_round_trips(tiny_llama, tmp_pat
     (tmp_path / "gists.json").write_text("[]")
     with pytest.raises(StoreCorruptError, match="gists"):
         load_memory(tmp_path, state, config, None, *tiny_llama)
+    # per document: removing a.txt drops its gists and its segment, b.txt's stay as they were
+    kept = [g for g in memory.gists if g.source == "b.txt"]
+    b_keys = memory.inner.segments[1].keys[0]
+    assert memory.remove([0]) is True
+    assert memory.gists == kept and memory.sources == ["b.txt"] and len(memory.inner.segments) == 1
+    assert torch.equal(memory.inner.segments[0].keys[0], b_keys)
 
 
 class EchoGenerator:

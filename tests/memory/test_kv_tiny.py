@@ -55,10 +55,8 @@ def test_beta_four_keeps_a_quarter_and_the_prefix(tiny_llama, compressor):
     memory = make_memory(tiny_llama, beta=4, compressor=compressor)
     memory.memorize([Document("a", TEXT)])
     stream = stream_ids(memory, TEXT)
-    expected = sum(
-        kept_count(min(16, len(stream) - start), min(16, max(0, memory.protected - start)), 4)
-        for start in range(0, len(stream), 16)
-    )
+    document = len(stream) - memory.protected  # the prefix is read once, on its own, and kept whole
+    expected = memory.protected + sum(kept_count(min(16, document - start), 0, 4) for start in range(0, document, 16))
     assert memory.length == expected < len(stream)
     for sources in memory.sources:
         assert sources.shape == (2, expected)  # (H_kv, entries)

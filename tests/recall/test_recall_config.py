@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ def test_the_configured_strategy_and_settings_reach_the_strategy(monkeypatch: py
     monkeypatch.setattr(memorag.recall, "recall_clues", fake_recall)
     config = RecallConfig(strategy="copy", spans=2)
     rag = MemoRAG(recall=config)
-    rag.documents, rag._memory, rag._retriever = [Document("d", "text")], object(), object()
+    rag.documents, rag._memory, rag._retriever = [Document("d", "text")], SimpleNamespace(needs_routing=False), object()
     assert [c.strategy for c in rag.recall("Who?")] == ["copy"]
     assert rag.recall("Who?", "attention")[0].strategy == "attention"  # an explicit strategy wins
     assert [(s, q, c.spans) for s, q, c in calls] == [("copy", "Who?", 2), ("attention", "Who?", 2)]
@@ -35,6 +36,8 @@ def test_the_configured_strategy_and_settings_reach_the_strategy(monkeypatch: py
 
 def test_generate_clues_use_the_configured_kinds_unless_told_otherwise():
     class Memory:
+        needs_routing = False  # everything fits: recall reads the whole memory
+
         def __init__(self) -> None:
             self.asked: list[tuple[str, ...]] = []
 

@@ -40,6 +40,7 @@ from memorag.eval.metrics import (
     supported,
 )
 from memorag.eval.report import RECALL_KS, build_summary, markdown_table, peak_rss_mb
+from memorag.generation.citations import uncited
 from memorag.types import Answer, Document
 
 PREDICTIONS = "predictions.jsonl"
@@ -328,6 +329,7 @@ def prediction_row(
 ) -> dict[str, Any]:
     """One line of predictions.jsonl; `scored` False (a retrieval-only run): no answer, so score and EM are None."""
     summary = metric == "rouge_l"
+    text = uncited(answer.answer)  # scored without its [n] markers: a citation is not an answer token
     return {
         "id": example.id,
         "task": example.task,
@@ -336,12 +338,12 @@ def prediction_row(
         "prediction": answer.answer,
         "answers": list(example.answers),
         "metric": metric,
-        "score": best_over_answers(metric, answer.answer, example.answers) if scored else None,
+        "score": best_over_answers(metric, text, example.answers) if scored else None,
         "exact_match": None
         if summary or not scored
-        else best_over_answers("exact_match", answer.answer, example.answers),
+        else best_over_answers("exact_match", text, example.answers),
         **evidence_scores(example, answer, spec.name != "full", summary),
-        "supported": supported(answer.answer, [p.text for p in answer.evidence])
+        "supported": supported(text, [p.text for p in answer.evidence])
         if scored and not summary and spec.name != "full" else None,
         "answer_recall": recall,
         "clues": [{"kind": c.kind, "text": c.text, "strategy": c.strategy} for c in answer.clues],
@@ -358,6 +360,8 @@ def prediction_row(
             for p in answer.evidence
         ],
         "evidence_chars": sum(len(p.text) for p in answer.evidence),
+        "citations": len(answer.citations),  # passages the answer cites as [n] (memorag.generation.citations)
+        "dropped_citations": answer.dropped_citations,  # [n] to passages not given, removed from the prediction
         "judge": answer.judge,
         "timings": {stage: round(seconds, 3) for stage, seconds in answer.timings.items()},
         "wall_s": round(wall_s, 3),
@@ -388,6 +392,8 @@ def error_row(
         "clues": [],
         "evidence": [],
         "evidence_chars": 0,
+        "citations": 0,
+        "dropped_citations": 0,
         "judge": None,
         "timings": {},
         "wall_s": 0.0,

@@ -4,7 +4,8 @@ A 135M generator handed the right passage still writes wrong answers; a quote ca
 not. The evidence passages are split into sentences (at . ! ? and their CJK forms, at blank lines, and at line
 breaks not followed by a lower-case continuation); the
 judge (memorag.retrieval.judge) scores each sentence by the mean log-probability of the question after it, and
-the best one is the answer, marked with the number of its passage as the generator's prompt numbers them: `"..." [2]`.
+the best one is the answer, marked with the number of its passage as the generator's prompt numbers them: `"..." [2]`,
+a citation that memorag.generation.citations checks and resolves as it does a generator's.
 Given the documents, a sentence that a passage edge cut is completed from its document (whole_sentence).
 Does not handle: abbreviations that end a "sentence" early (a quote is then shorter), or joining two sentences.
 """

@@ -24,6 +24,18 @@ class Memory(Protocol):
     def memorize(self, documents: Sequence[Document], progress: bool = False) -> dict[str, float]:
         """Read documents into memory (appending to what is there); returns timings in seconds."""
 
+    @property
+    def needs_routing(self) -> bool:
+        """True when the memorized documents do not fit the memory model's window together (see `focus`)."""
+
+    def remove(self, documents: Sequence[int]) -> bool:
+        """Forget the memorized documents at these indices (in memorize order); False, with nothing forgotten,
+        when the memory cannot forget one document alone (a store from before per-document segments)."""
+
+    def focus(self, documents: Sequence[int]) -> tuple[int, ...]:
+        """Read the memory of these documents (most relevant first) and as many others as fit the memory model's
+        window for the next questions; returns the indices of the documents now read."""
+
     def recall(self, question: str) -> list[Clue]:
         """Text spans likely to be in the context (MemoRAG "span")."""
 

@@ -70,6 +70,15 @@ class NoMemory:
     def clues(self, question: str, kinds: Sequence[str] = CLUE_KINDS) -> list[Clue]:
         return collect_clues(self, question, kinds)
 
+    needs_routing = False  # nothing memorized to fit anywhere
+
+    def remove(self, documents: Sequence[int]) -> bool:
+        self.documents -= len(set(documents))  # nothing is kept per document
+        return True
+
+    def focus(self, documents: Sequence[int]) -> tuple[int, ...]:
+        return tuple(range(self.documents))
+
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "model": getattr(self.generator, "model_id", None), "documents": self.documents,
                 "entries": 0, "bytes": 0, "tokens_read": 0, "beta": None, "compressor": None, "window": None}

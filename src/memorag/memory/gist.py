@@ -61,6 +61,7 @@ class GistMemory:
         self.config = config
         self.inner = KVMemory(config, model, tokenizer)  # the memory over the gists
         self.gists: list[Gist] = []
+        self.sources: list[str] = []  # the source of every memorized document, in order (one inner segment each)
 
     @property
     def is_empty(self) -> bool:
@@ -96,7 +97,24 @@ class GistMemory:
         timings = {"gist": time.perf_counter() - started}
         timings.update(self.inner.memorize(gist_documents, progress=progress))
         self.gists += new
+        self.sources += [doc.source for doc in documents]
         return timings
+
+    def remove(self, documents: Sequence[int]) -> bool:
+        """Drop the documents' gists and segments; False (nothing dropped) for a memory from before segments."""
+        if len(self.sources) != len(self.inner.segments) or not self.inner.remove(documents):
+            return False
+        gone = {self.sources[d] for d in documents}
+        self.sources = [source for d, source in enumerate(self.sources) if d not in set(documents)]
+        self.gists = [g for g in self.gists if g.source not in gone or g.source in self.sources]
+        return True
+
+    @property
+    def needs_routing(self) -> bool:
+        return self.inner.needs_routing
+
+    def focus(self, documents: Sequence[int]) -> tuple[int, ...]:
+        return self.inner.focus(documents)
 
     def recall(self, question: str) -> list[Clue]:
         return self.inner.recall(question)
@@ -115,14 +133,14 @@ class GistMemory:
 
     def describe(self) -> dict[str, Any]:
         gist_chars = sum(len(g.text) for g in self.gists)
-        return {**self.inner.describe(), "kind": self.kind, "gists": len(self.gists), "gist_chars": gist_chars,
+        return {**self.inner.describe(), "entries": self.inner.entries, "kind": self.kind, "gists": len(self.gists), "gist_chars": gist_chars,
                 "gist_chunk_tokens": self.config.gist_chunk_tokens}
 
     def save(self, directory: Path) -> dict[str, Any]:
         state = self.inner.save(directory)
         payload = json.dumps([asdict(g) for g in self.gists], ensure_ascii=False, indent=1)
         (directory / GISTS_FILE).write_text(payload, encoding="utf-8")
-        return {**state, **self.describe(), "gists_file": GISTS_FILE}
+        return {**state, **self.describe(), "gists_file": GISTS_FILE, "gist_documents": self.sources}
 
     @classmethod
     def load(
@@ -131,6 +149,7 @@ class GistMemory:
         memory = cls(config, model, tokenizer)
         memory.inner = KVMemory.load(directory, state, config, memory.inner.model, memory.inner.tokenizer)
         memory.gists = read_gists(directory)
+        memory.sources = list(state.get("gist_documents", []))  # absent before segments: cannot remove one
         if len(memory.gists) != state.get("gists"):
             raise StoreCorruptError(f"{directory / GISTS_FILE} holds {len(memory.gists)} gists, the manifest "
                                     f"{state.get('gists')}: the store is damaged; memorize again")

@@ -1,12 +1,16 @@
 """The `kv` global memory: the memory model's KV cache, compressed window by window (MemoRAG section 2.2).
 
-The context is prefilled `window` tokens at a time. Each window attends to the memory kept so far plus itself;
-afterwards its KV entries are compressed by `beta` and only the kept entries join the memory. Positions are
+Each document is memorized on its own, after the instruction prefix, and kept as its own segment (segments.py) with
+its own beta, so it can be removed or replaced; at question time the segments are laid end to end. A document is
+prefilled `window` tokens at a time. Each window attends to the prefix, the document's memory kept so far and
+itself; afterwards its KV entries are compressed by `beta` and only the kept entries join the memory. Positions are
 *compact*: memory entry i sits at position i, whatever token it came from, so a context far longer than the
 model's native window fits as long as its compressed memory does. Kept keys are re-rotated to their compact
 position (rope.py); each entry remembers the source token it came from (`sources`, per layer and KV head).
 
-Not here: recompressing old memory when it grows past the window (we refuse with a beta that fits), and
+When the segments do not fit the window together, each question reads the segments of the documents its
+retrieval hits come from (`focus`), as many as fit. Not here: recompressing a document's memory when it grows
+past the window alone (we refuse with a beta that fits), and
 sliding-window attention layers (Gemma 3's local layers see only their last few hundred memory entries).
 """
 
@@ -29,10 +33,12 @@ from memorag.memory.prefix_attention import window_after_memory
 from memorag.memory.prompts import parse_clues, prompt_frame
 from memorag.memory.queries import capture_queries
 from memorag.memory.rope import inverse_frequencies, rotate
+from memorag.memory.segments import Prefix, Segment, choose_segments, lay_out, segment_of_documents
 from memorag.models import cache_argument
 from memorag.types import Clue, Document
 
 MEMORY_FILE = "memory.safetensors"
+MEMORY_FORMAT = "memorag-kv v2"  # v1 (one shared stream) still loads
 STORAGE_DTYPE = torch.float16  # halves the store; memory is rounded through it at once so answers match on load
 
 
@@ -71,32 +77,85 @@ class KVMemory:
         self.frame = prompt_frame(tokenizer)
         self._stops = stop_ids(tokenizer) | (set() if self.frame.chat else newline_ids(tokenizer))
         self.native_window = int(getattr(model.config, "max_position_embeddings", 8192))
-        self.beta: int | None = config.beta
-        self.keys: list[torch.Tensor] = []  # per layer (1, H_kv, M, d), rotated at positions 0..M-1
-        self.values: list[torch.Tensor] = []  # per layer (1, H_kv, M, d)
-        self.sources: list[torch.Tensor] = []  # per layer (H_kv, M) source token index of each entry
-        self.tokens_read = 0  # length of the memorized token stream (prompt prefix included)
-        self.protected = 0  # entries of the instruction prefix, never compressed
+        self.prefix: Prefix | None = None  # the instruction prefix's entries, read once
+        self.segments: list[Segment] = []  # one per memorized document (segments.py)
+        self.chosen: tuple[int, ...] | None = None  # segments laid out for questions; None: all of them
+        self._layout: tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] | None = None
         self._cache: Any = None
+        self._inv_freq: list[torch.Tensor] | None = None
 
     # ----- state -------------------------------------------------------------------------------------
     @property
     def is_empty(self) -> bool:
-        return self.tokens_read == 0
+        return self.prefix is None
+
+    @property
+    def protected(self) -> int:
+        """Entries (and tokens) of the instruction prefix, never compressed."""
+        return self.prefix.entries if self.prefix is not None else 0
+
+    @property
+    def tokens_read(self) -> int:
+        """Length of the memorized token stream (prompt prefix included), whichever segments are laid out."""
+        return self.protected + sum(segment.tokens for segment in self.segments) if self.prefix else 0
+
+    @property
+    def beta(self) -> int | None:
+        """The largest beta of any segment (each document gets its own); None before memorize."""
+        return max((segment.beta for segment in self.segments), default=self.config.beta)
+
+    @property
+    def entries(self) -> int:
+        """Memory entries held, all segments together (the laid-out memory may hold fewer: `length`)."""
+        return self.protected + sum(segment.entries for segment in self.segments)
+
+    @property
+    def capacity(self) -> int:
+        """Segment entries that fit the native window beside the prefix and a recall prompt."""
+        return self.native_window - self.config.reserve - self.protected
+
+    @property
+    def keys(self) -> list[torch.Tensor]:  # per layer (1, H_kv, M, d), rotated at positions 0..M-1
+        return self._laid_out()[0]
+
+    @property
+    def values(self) -> list[torch.Tensor]:  # per layer (1, H_kv, M, d)
+        return self._laid_out()[1]
+
+    @property
+    def sources(self) -> list[torch.Tensor]:  # per layer (H_kv, M) source token index of each entry
+        return self._laid_out()[2]
 
     @property
     def length(self) -> int:
-        return self.keys[0].shape[2] if self.keys else 0
+        return self.keys[0].shape[2] if self.prefix is not None else 0
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * STORAGE_DTYPE.itemsize for t in (*self.keys, *self.values))
+        return self.entries * memory_bytes_per_entry(self.model.config)
+
+    def _laid_out(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        if self.prefix is None:
+            return [], [], []
+        if self._layout is None:
+            chosen = range(len(self.segments)) if self.chosen is None else self.chosen
+            self._layout = lay_out(self.prefix, self.segments, list(chosen), self._frequencies())
+        return self._layout
+
+    def _frequencies(self) -> list[torch.Tensor]:
+        if self._inv_freq is None:
+            self._inv_freq = inverse_frequencies(self.model)
+        return self._inv_freq
+
+    def _changed(self) -> None:
+        self._layout, self._cache = None, None
 
     def describe(self) -> dict[str, Any]:
         return {
             "kind": self.kind, "model": self.config.model, "beta": self.beta, "compressor": self.config.compressor,
-            "window": self.config.window, "tokens_read": self.tokens_read, "entries": self.length,
-            "bytes": self.nbytes, "native_window": self.native_window,
+            "window": self.config.window, "tokens_read": self.tokens_read, "entries": self.entries,
+            "bytes": self.nbytes, "native_window": self.native_window, "segments": len(self.segments),
+            "routed": self.needs_routing,
         }
 
     def _question_cache(self) -> Any:
@@ -106,37 +165,100 @@ class KVMemory:
             self._cache = DynamicCache(ddp_cache_data=list(zip(self.keys, self.values)))
         return self._cache
 
+    # ----- which documents a question reads ----------------------------------------------------------
+    @property
+    def needs_routing(self) -> bool:
+        """True when the segments do not fit the window together: each question reads the ones `focus` picks."""
+        return sum(segment.entries for segment in self.segments) > self.capacity
+
+    def focus(self, documents: Sequence[int]) -> tuple[int, ...]:
+        """Lay out the segments of `documents` (indices, most relevant first) and as many others as fit; a memory
+        that fits whole keeps every segment. Returns the document indices now in the memory."""
+        chosen = None if not self.needs_routing else choose_segments(self.segments, documents, self.capacity)
+        if chosen != self.chosen:
+            self.chosen = chosen
+            self._changed()
+        owner = segment_of_documents(self.segments)
+        kept = set(range(len(self.segments)) if chosen is None else chosen)
+        return tuple(d for d, s in enumerate(owner) if s in kept)
+
+    def remove(self, documents: Sequence[int]) -> bool:
+        """Drop the segments of `documents` (indices); False, and nothing dropped, when one of them shares its
+        segment with other documents (a store from before segments): memorize the rest again instead."""
+        owner = segment_of_documents(self.segments)
+        unknown = [d for d in documents if not 0 <= d < len(owner)]
+        if unknown:
+            raise ValueError(f"no memorized document {unknown[0]} (the memory holds {len(owner)})")
+        if any(self.segments[owner[d]].documents != 1 for d in documents):
+            return False
+        dropped = {owner[d] for d in documents}
+        self.segments = [segment for index, segment in enumerate(self.segments) if index not in dropped]
+        self.chosen = None
+        self._changed()
+        return True
+
     # ----- memorize ----------------------------------------------------------------------------------
     def memorize(self, documents: Sequence[Document], progress: bool = False) -> dict[str, float]:
+        """Memorize each document as its own segment after the instruction prefix. All new documents get one
+        beta, the smallest with which they fit the window beside the memory there; when none does, each gets
+        the smallest beta with which it fits alone, and questions read the segments `focus` picks."""
         from transformers import DynamicCache
 
         started = time.perf_counter()
-        stream: list[int] = []
-        if self.is_empty:
-            stream = self.tokenizer(self.frame.prefix, add_special_tokens=False)["input_ids"]
-            self.protected = len(stream)
-        for document in documents:
-            text = document_header(document) + document.text
-            stream += self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        self.beta = choose_beta(len(stream), self.length, self.config, self.native_window)
         compressor = make_compressor(self.config.compressor, self.config.pool_kernel)
-        inv_freq = inverse_frequencies(self.model)
-        cache = DynamicCache(ddp_cache_data=list(zip(self.keys, self.values))) if self.keys else DynamicCache()
-        bar = _progress(len(stream), progress)
-        for start in range(0, len(stream), self.config.window):
-            ids = stream[start : start + self.config.window]
-            self._read_window(cache, ids, compressor, inv_freq)
-            bar.update(len(ids))
+        inv_freq = self._frequencies()
+        if self.prefix is None:
+            prefix_ids = self.tokenizer(self.frame.prefix, add_special_tokens=False)["input_ids"]
+            cache = DynamicCache()
+            sources = self._read_window(cache, prefix_ids, compressor, inv_freq, 0, len(prefix_ids), 1)
+            self.prefix = Prefix([self._stored(layer.keys) for layer in cache.layers],
+                                 [self._stored(layer.values) for layer in cache.layers], sources)
+        streams = [self.tokenizer(document_header(document) + document.text, add_special_tokens=False)["input_ids"]
+                   for document in documents]
+        betas = self._betas([len(stream) for stream in streams])
+        base = self.protected
+        cache = DynamicCache(ddp_cache_data=list(zip(self.prefix.keys, self.prefix.values)))
+        bar = _progress(sum(len(stream) for stream in streams), progress)
+        for stream, beta in zip(streams, betas, strict=True):
+            sources = [torch.empty((layer.shape[1], 0), dtype=torch.long, device=layer.device)
+                       for layer in self.prefix.keys]
+            for start in range(0, len(stream), self.config.window):
+                ids = stream[start : start + self.config.window]
+                kept = self._read_window(cache, ids, compressor, inv_freq, base + start, base, beta)
+                sources = [torch.cat((old, new), dim=1) for old, new in zip(sources, kept, strict=True)]
+                bar.update(len(ids))
+            self.segments.append(Segment(
+                tokens=len(stream), beta=beta, keys=[self._stored(layer.keys[:, :, base:]) for layer in cache.layers],
+                values=[self._stored(layer.values[:, :, base:]) for layer in cache.layers], sources=sources,
+            ))
+            crop(cache, base)
         bar.close()
-        # Round through the storage dtype now, so the answers of this process equal those after a load.
-        self.keys = [layer.keys.to(STORAGE_DTYPE).to(self.model.dtype) for layer in cache.layers]
-        self.values = [layer.values.to(STORAGE_DTYPE).to(self.model.dtype) for layer in cache.layers]
-        self._cache = None
+        self.chosen = None
+        self._changed()
         return {"memory_prefill": time.perf_counter() - started}
 
+    def _stored(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Rounded through the storage dtype now, so the answers of this process equal those after a load."""
+        return tensor.to(STORAGE_DTYPE).to(self.model.dtype).contiguous()
+
+    def _betas(self, lengths: Sequence[int]) -> list[int]:
+        """One beta for all new documents when they fit beside the memory there, else one per document alone."""
+        used = self.entries
+        try:
+            return [choose_beta(sum(lengths), used, self.config, self.native_window)] * len(lengths)
+        except MemoryBudgetError:
+            if not self.segments and len(lengths) == 1:
+                raise
+        return [choose_beta(length, self.protected, self.config, self.native_window) for length in lengths]
+
     @torch.no_grad()
-    def _read_window(self, cache: Any, ids: list[int], compressor: Any, inv_freq: list[torch.Tensor]) -> None:
-        memory_length, first_source = cache.get_seq_length(), self.tokens_read
+    def _read_window(
+        self, cache: Any, ids: list[int], compressor: Any, inv_freq: list[torch.Tensor], first_source: int,
+        protected: int, beta: int,
+    ) -> list[torch.Tensor]:
+        """Prefill `ids` after the cache, compress the window by `beta` into the cache; returns the kept entries'
+        sources per layer (stream token indices from `first_source`; those below `protected` are kept)."""
+        memory_length = cache.get_seq_length()
         device = self.model.device
         positions = torch.arange(memory_length, memory_length + len(ids), device=device)
         n_obs = min(self.config.observation, len(ids)) if compressor.needs_queries else 0
@@ -144,26 +266,24 @@ class KVMemory:
             self.model.model(input_ids=torch.tensor([ids], device=device), position_ids=positions[None],
                              **cache_argument(self.model.model, cache), use_cache=True)
         sources = torch.arange(first_source, first_source + len(ids), device=device)
-        protected = sources < self.protected  # the instruction prefix, whichever windows it spans
+        is_protected = sources < protected  # the instruction prefix
+        kept_sources = []
         for layer_idx, layer in enumerate(cache.layers):
             keys = layer.keys[0, :, memory_length:]  # (H_kv, W, d)
             window = WindowKV(
                 keys=keys, raw_keys=rotate(keys, -positions[None, :].expand(keys.shape[0], -1), inv_freq[layer_idx]),
                 values=layer.values[0, :, memory_length:], sources=sources,
-                protected=protected, queries=queries.get(layer_idx), scaling=queries.scaling(layer_idx),
+                protected=is_protected, queries=queries.get(layer_idx), scaling=queries.scaling(layer_idx),
             )
-            kept = compressor.compress(window, self.beta or 1)
+            kept = compressor.compress(window, beta)
             count = kept.values.shape[1]
             compact = torch.arange(memory_length, memory_length + count, device=device)[None, :]
             compact = compact.expand(kept.values.shape[0], -1)
             new_keys = rotate(kept.raw_keys, compact, inv_freq[layer_idx])
             layer.keys = torch.cat((layer.keys[:, :, :memory_length], new_keys[None]), dim=2)
             layer.values = torch.cat((layer.values[:, :, :memory_length], kept.values[None]), dim=2)
-            if layer_idx < len(self.sources):
-                self.sources[layer_idx] = torch.cat((self.sources[layer_idx], kept.sources), dim=1)
-            else:
-                self.sources.append(kept.sources)
-        self.tokens_read += len(ids)
+            kept_sources.append(kept.sources)
+        return kept_sources
 
     # ----- recall ------------------------------------------------------------------------------------
     def generate(self, task: str, options: DecodeOptions | None = None, **fields: Any) -> str:
@@ -225,36 +345,66 @@ class KVMemory:
         from safetensors.torch import save_file
 
         tensors: dict[str, torch.Tensor] = {}
-        for i, (k, v, s) in enumerate(zip(self.keys, self.values, self.sources)):
-            tensors[f"keys.{i}"] = k.to(STORAGE_DTYPE).cpu().contiguous()
-            tensors[f"values.{i}"] = v.to(STORAGE_DTYPE).cpu().contiguous()
-            tensors[f"sources.{i}"] = s.to(torch.int32).cpu().contiguous()
-        save_file(tensors, str(directory / MEMORY_FILE), metadata={"format": "memorag-kv v1"})
-        return {**self.describe(), "protected": self.protected, "file": MEMORY_FILE}
+        parts = [("prefix", self.prefix)] if self.prefix is not None else []
+        parts += [(f"segment.{number}", segment) for number, segment in enumerate(self.segments)]
+        for name, part in parts:
+            for i, (k, v, s) in enumerate(zip(part.keys, part.values, part.sources, strict=True)):
+                tensors[f"{name}.keys.{i}"] = k.to(STORAGE_DTYPE).cpu().contiguous()
+                tensors[f"{name}.values.{i}"] = v.to(STORAGE_DTYPE).cpu().contiguous()
+                tensors[f"{name}.sources.{i}"] = s.to(torch.int32).cpu().contiguous()
+        save_file(tensors, str(directory / MEMORY_FILE), metadata={"format": MEMORY_FORMAT})
+        segments = [{"tokens": s.tokens, "beta": s.beta, "entries": s.entries, "documents": s.documents}
+                    for s in self.segments]
+        return {**self.describe(), "protected": self.protected, "file": MEMORY_FILE, "format": MEMORY_FORMAT,
+                "segment_list": segments}
 
     @classmethod
     def load(
         cls, directory: Path, state: dict[str, Any], config: MemoryConfig, model: Any = None, tokenizer: Any = None
     ) -> KVMemory:
+        """A saved memory; one saved before segments (one shared stream, "memorag-kv v1") loads as one segment
+        holding all `state["documents"]` documents."""
         from safetensors import safe_open
 
         memory = cls(config, model, tokenizer)
+        path = directory / MEMORY_FILE
         try:
-            with safe_open(str(directory / MEMORY_FILE), framework="pt") as handle:
+            with safe_open(str(path), framework="pt") as handle:
                 layers = len(memory.model.model.layers)
                 device, dtype = memory.model.device, memory.model.dtype
-                memory.keys = [handle.get_tensor(f"keys.{i}").to(device, dtype) for i in range(layers)]
-                memory.values = [handle.get_tensor(f"values.{i}").to(device, dtype) for i in range(layers)]
-                memory.sources = [handle.get_tensor(f"sources.{i}").to(device, torch.long) for i in range(layers)]
+
+                def part(name: str) -> tuple[list[torch.Tensor], ...]:
+                    return tuple([handle.get_tensor(f"{name}{field}.{i}").to(device, kind) for i in range(layers)]
+                                 for field, kind in (("keys", dtype), ("values", dtype), ("sources", torch.long)))
+
+                if (handle.metadata() or {}).get("format") == MEMORY_FORMAT:
+                    memory.prefix = Prefix(*part("prefix."))
+                    for number, row in enumerate(state["segment_list"]):
+                        keys, values, sources = part(f"segment.{number}.")
+                        memory.segments.append(Segment(row["tokens"], row["beta"], keys, values, sources,
+                                                       row["documents"]))
+                else:
+                    memory._load_shared_stream(part(""), state)
+        except (KeyError, TypeError) as exc:
+            raise StoreCorruptError(f"{path} does not match its manifest ({exc}): the store is damaged; "
+                                    "memorize again") from exc
         except Exception as exc:  # safetensors raises several types for a truncated or foreign file
-            raise StoreCorruptError(
-                f"{directory / MEMORY_FILE} is unreadable ({exc.__class__.__name__}: {exc}); memorize again"
-            ) from exc
-        if memory.length != state.get("entries"):
-            raise StoreCorruptError(f"{directory / MEMORY_FILE} holds {memory.length} entries, the manifest "
-                                    f"{state.get('entries')}: the store is damaged; memorize again")
-        memory.beta, memory.tokens_read, memory.protected = state["beta"], state["tokens_read"], state["protected"]
+            raise StoreCorruptError(f"{path} is unreadable ({exc.__class__.__name__}: {exc}); memorize again") from exc
+        if memory.entries != state.get("entries"):
+            raise StoreCorruptError(f"{path} holds {memory.entries} entries, the manifest {state.get('entries')}: "
+                                    "the store is damaged; memorize again")
         return memory
+
+    def _load_shared_stream(self, parts: tuple[list[torch.Tensor], ...], state: dict[str, Any]) -> None:
+        """A memory of one shared stream (stores from before segments): the prefix, and one segment of the rest."""
+        keys, values, sources = parts
+        head = int(state["protected"])
+        self.prefix = Prefix([k[:, :, :head] for k in keys], [v[:, :, :head] for v in values],
+                             [s[:, :head] for s in sources])
+        if keys[0].shape[2] > head:
+            self.segments = [Segment(int(state["tokens_read"]) - head, int(state["beta"] or 1),
+                                     [k[:, :, head:] for k in keys], [v[:, :, head:] for v in values],
+                                     [s[:, head:] for s in sources], max(1, int(state.get("documents", 1))))]
 
 
 def stop_ids(tokenizer: Any) -> set[int]:

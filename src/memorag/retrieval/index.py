@@ -2,13 +2,15 @@
 
 Saved with `faiss.write_index` (FAISS's own binary format, no pickle) through a temporary file that is
 renamed into place, so a crash never leaves half an index under the final name.
-Does not handle: approximate indexes (IVF, HNSW), deleting vectors, GPU indexes. Exact search over a few
+Deleting vectors copies the kept ones into a new index (`select`), exactly, without the embedder.
+Does not handle: approximate indexes (IVF, HNSW), deleting in place, GPU indexes. Exact search over a few
 hundred thousand 384-d chunks takes milliseconds, which is what one memorized context yields.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,16 @@ class VectorIndex:
         rows = self._rows(vectors, "vectors")
         if len(rows):
             self._index.add(rows)
+
+    def select(self, ids: Sequence[int]) -> VectorIndex:
+        """A new index of the vectors at `ids`, in that order (their ids become 0, 1, ...); bit-exact copies."""
+        rows = np.asarray(ids, dtype=np.int64).reshape(-1)  # (n_kept,)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise ValueError(f"ids must lie in 0..{len(self) - 1}; got {rows.min()}..{rows.max()}")
+        subset = VectorIndex(self.dimension)
+        if len(rows):
+            subset.add(self._index.reconstruct_batch(rows))  # (n_kept, dimension), read from the flat index
+        return subset
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k best vectors per query: (scores, ids), each (n_queries, min(k, len(self))), best first."""

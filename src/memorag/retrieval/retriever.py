@@ -5,16 +5,19 @@ fused by weighted reciprocal rank). Saved in a directory: `index.faiss` (the vec
 JSON list of chunk dicts, id i at position i) and `lexical/` (memorag.retrieval.lexical). Load checks that
 the first two are there and agree with each other and with the embedder's dimension; a directory without
 `lexical/` (written before it existed) gets it built from chunks.json.
+Removing documents keeps the other chunks' vectors (no embedding) and rebuilds the BM25 index from their texts.
 Does not handle: the store manifest, format version and embedder identity (memorag.store records those),
-removing documents, or re-embedding when the embedder changes.
+or re-embedding when the embedder changes.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import operator
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, fields
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,17 @@ def clean_queries(queries: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(query.strip() for query in queries if query.strip()))
 
 
+def renumber_chunks(chunks: Sequence[Chunk], removed: Collection[int]) -> list[Chunk]:
+    """The chunks of documents not in `removed`, renumbered as if chunked without them: chunk ids 0, 1, ...
+    in order, and each doc id lowered by the number of removed doc ids below it."""
+    gone = sorted(set(removed))
+    kept = [chunk for chunk in chunks if chunk.doc_id not in set(gone)]
+    return [
+        replace(chunk, chunk_id=position, doc_id=chunk.doc_id - bisect.bisect_left(gone, chunk.doc_id))
+        for position, chunk in enumerate(kept)
+    ]
+
+
 class Retriever:
     """Dense, BM25 or hybrid retrieval over chunks of one or more documents; chunk i has vector id i."""
 
@@ -57,6 +71,7 @@ class Retriever:
         self._chunks: list[Chunk] = []
         self._index = VectorIndex(embedder.dimension)
         self._lexical = LexicalIndex(config.language)
+        self._document_count = 0  # documents numbered so far, with or without chunks: doc ids 0..count-1
 
     @property
     def chunks(self) -> Sequence[Chunk]:
@@ -74,6 +89,7 @@ class Retriever:
         """Replace whatever was indexed with `documents` (doc ids 0, 1, ...)."""
         self._chunks, self._index = [], VectorIndex(self.embedder.dimension)
         self._lexical = LexicalIndex(self.config.language)
+        self._document_count = 0
         self.add(documents, first_doc_id=0, progress=progress)
 
     def add(self, documents: Sequence[Document], first_doc_id: int, progress: bool = False) -> list[Chunk]:
@@ -93,7 +109,35 @@ class Retriever:
         self._index.add(vectors)
         self._chunks.extend(new)
         self._lexical = lexical
+        self._document_count = max(self._document_count, first_doc_id + len(documents))
         return new
+
+    def remove_documents(self, doc_ids: Collection[int]) -> int:
+        """Drop the chunks of documents `doc_ids`, their vectors and BM25 postings; returns how many chunks went.
+
+        The rest keep their vectors (nothing is embedded again) and are renumbered as a retriever built on the
+        remaining documents numbers them: chunk ids 0, 1, ... in order; doc ids above a removed one shift down,
+        so they index the documents list once the removed documents leave it. ValueError, before anything
+        changes, for a doc id outside 0..n-1, n the documents `add` numbered (after `load`: up to the last
+        document with a chunk)."""
+        removed = {operator.index(doc_id) for doc_id in doc_ids}
+        unknown = sorted(doc_id for doc_id in removed if not 0 <= doc_id < self._document_count)
+        if unknown:
+            raise ValueError(
+                f"doc id {unknown[0]} is not indexed here (doc ids run 0..{self._document_count - 1}); "
+                "pass the positions of the documents to remove in the documents list"
+            )
+        if not removed:
+            return 0
+        kept = [chunk.chunk_id for chunk in self._chunks if chunk.doc_id not in removed]  # == vector ids
+        chunks = renumber_chunks(self._chunks, removed)
+        # BM25's idf is corpus-wide: rebuild from the remaining texts, as a fresh build would
+        lexical = LexicalIndex.build([chunk.text for chunk in chunks], self.config.language)
+        index = self._index.select(kept)
+        dropped = len(self._chunks) - len(chunks)
+        self._chunks, self._index, self._lexical = chunks, index, lexical
+        self._document_count -= len(removed)
+        return dropped
 
     def _batches(self, chunks: list[Chunk], progress: bool) -> Iterator[list[str]]:
         size = self.config.batch_size
@@ -220,6 +264,7 @@ class Retriever:
             )
         retriever = cls(embedder, config)
         retriever._chunks, retriever._index = chunks, index
+        retriever._document_count = max((chunk.doc_id for chunk in chunks), default=-1) + 1
         retriever._lexical = LexicalIndex.load(directory, [chunk.text for chunk in chunks], config.language)
         return retriever
 
