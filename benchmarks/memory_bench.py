@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import shlex
 import statistics
@@ -79,6 +80,24 @@ def build_task(source: str, tokens: int, args: argparse.Namespace, tokenizer: An
     name, text = haystack_text(source)
     return plant_needles(text, tokens, args.singles, args.pairs, seed=args.seed, tokenizer=tokenizer,
                          distractors_per_pair=args.distractors, source=name)
+
+
+def split_documents(source: str, text: str, count: int) -> list[Any]:
+    """The haystack as `count` documents for the memory, cut at the paragraph breaks nearest equal shares (the
+    index always holds it as one document, so retrieval is the same whatever `count`)."""
+    from memorag.types import Document
+
+    cuts, start = [], 0
+    for part in range(1, count):
+        target = len(text) * part // count
+        cut = text.find("\n\n", target)
+        if cut <= start:
+            continue
+        cuts.append(cut)
+        start = cut
+    bounds = [0, *cuts, len(text)]
+    return [Document(f"{source}-{n}.txt" if count > 1 else f"{source}.txt", text[a:b])
+            for n, (a, b) in enumerate(itertools.pairwise(bounds), 1) if text[a:b].strip()]
 
 
 def index_task(task: Any, embedder: Any) -> tuple[Any, float]:
@@ -212,7 +231,6 @@ def run_config(config: Any, task: Any, tokens: int, retriever: Any, generator: A
     """One memorize, then one row per recall strategy (--recall) the memory kind supports."""
     from memorag.errors import MemoRAGError, MemoryBudgetError
     from memorag.memory.registry import make_memory
-    from memorag.types import Document
 
     row: dict[str, Any] = {"source": task.source, "tokens": tokens, "task_tokens": task.tokens,
                            "model": config.model if config.kind != "none" else f"generator:{args.generator}",
@@ -223,7 +241,7 @@ def run_config(config: Any, task: Any, tokens: int, retriever: Any, generator: A
     try:
         memory = make_memory(config, generator=generator)
         started = time.perf_counter()
-        documents = [Document(f"{task.source}.txt", task.text)]
+        documents = split_documents(task.source, task.text, args.documents)
         split = memory.memorize(documents)
         row["memorize_split_s"] = {key: round(value, 2) for key, value in split.items()}
         row["memorize_s"] = round(time.perf_counter() - started, 2)
@@ -386,6 +404,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="recall strategies to score on each memory: generate,copy,attention,multihop")
     parser.add_argument("--generate", action="store_true", help="also score the generator's answer (~5 s each)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--documents", type=int, default=1,
+                        help="memorize the haystack as this many documents (paragraph cuts); the index holds one")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true",
                         help="pydoc, 8000 tokens, 3 + 3 needles, kv snapkv beta 8 and none (under 5 min on 2 cores)")
