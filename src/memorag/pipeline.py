@@ -329,18 +329,15 @@ class MemoRAG:
             if progress:
                 _waiting_message("this store's memory predates per-document segments: memorizing the other "
                                  f"{len(remaining)} documents again (once; later deletes are instant)")
-            fresh = make_memory(self.memory_config, self._generator, *self._loaded_memory_model())
+            from memorag.recall.base import memory_reader
+
+            reader = memory_reader(self.memory)  # only kv, full and gist memories keep per-document state
+            fresh = make_memory(self.memory_config, None, reader.model, reader.tokenizer)
             timings.update(fresh.memorize(remaining, progress=progress))
             self._memory = fresh
         self.documents = remaining
         timings["forget"] = time.perf_counter() - started
         return timings
-
-    def _loaded_memory_model(self) -> tuple[Any, Any]:
-        """The memory model already loaded by the current memory (None, None for kind "none")."""
-        model = getattr(getattr(self.memory, "inner", self.memory), "model", None)
-        tokenizer = getattr(getattr(self.memory, "inner", self.memory), "tokenizer", None)
-        return model, tokenizer
 
     def _prepare_write(self, path: Path, append: bool, overwrite: bool) -> None:
         """Under the store lock: decide whether writing `path` is allowed, and catch up with its newest revision
