@@ -1,4 +1,5 @@
-"""LocalGenerator (transformers, dequantized float32) against LlamaCppGenerator (llama.cpp on the GGUF as it is).
+"""LocalGenerator (transformers, dequantized float32) against LlamaCppGenerator: llama.cpp on its float16 copy of
+the GGUF (the default for small models, memorag.generation.llamacpp "Weights") and on the GGUF file as it is.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/generator_bench.py --threads 2
 
@@ -83,8 +84,8 @@ def run(backend: str, model: str, threads: int, prompts: list[list[dict[str, str
     started = time.perf_counter()
     if backend == "local":
         generator: Any = LocalGenerator(model)
-    else:
-        generator = LlamaCppGenerator(model, n_threads=threads)
+    else:  # "llamacpp-float16" or "llamacpp-file"
+        generator = LlamaCppGenerator(model, n_threads=threads, weights=backend.split("-", 1)[1])
     load_s = time.perf_counter() - started
     rows = measure(generator, prompts, max_new)
     rates = [r["decode_tokens_per_s"] for r in rows if r["decode_tokens_per_s"]]
@@ -98,6 +99,28 @@ def run(backend: str, model: str, threads: int, prompts: list[list[dict[str, str
     }
 
 
+def top_token_agreement(model: str, threads: int, messages: list[dict[str, str]]) -> dict[str, float]:
+    """Share of the prompt's positions where llama.cpp's most likely next token (float16 copy; GGUF file) is
+    transformers' float32 one, on the same token ids."""
+    import llama_cpp
+    import numpy as np
+    import torch
+
+    from memorag.generation.llamacpp import LlamaCppGenerator, runtime_gguf
+    from memorag.models import load_causal_lm
+
+    ids = LlamaCppGenerator(model, n_threads=threads).prompt_ids(messages)  # LocalGenerator's ids too (tested)
+    with torch.no_grad():
+        reference = load_causal_lm(model)[0](torch.tensor([ids])).logits[0].argmax(-1).numpy()
+    shares = {}
+    for weights in ("float16", "file"):
+        llama = llama_cpp.Llama(str(runtime_gguf(model, weights)), n_ctx=len(ids) + 8, n_threads=threads,
+                                n_threads_batch=threads, logits_all=True, verbose=False)
+        llama.eval(ids)
+        shares[weights] = round(float((np.asarray(llama.scores[: len(ids)]).argmax(-1) == reference).mean()), 4)
+    return shares
+
+
 def table(result: dict[str, Any]) -> str:
     header = f"| generator | load s | time to first token s | answer s ({result['max_new_tokens']} new) |"
     rows = [header + " decode tokens/s |", "|---|---:|---:|---:|---:|"]
@@ -105,7 +128,11 @@ def table(result: dict[str, Any]) -> str:
         rows.append(f"| {name} | {r['load_s']} | {r['median_ttft_s']} | {r['median_answer_s']} | "
                     f"{r['median_decode_tokens_per_s']} |")
     rows.append(f"\n{result['model']}, {result['threads']} threads, medians over {result['prompts']} prompts of "
-                f"{result['prompt_tokens']} tokens; same answer from both on {result['same_answers']}.")
+                f"{result['prompt_tokens']} tokens; the same answer as transformers' (local): "
+                + ", ".join(f"{name} {same}" for name, same in result["same_answers"].items())
+                + "; the top next token equals transformers' at "
+                + ", ".join(f"{share:.1%} (llamacpp-{w})" for w, share in result["top_token_agreement"].items())
+                + f" of the first prompt's {result['prompt_tokens'][0]} positions.")
     return "\n".join(rows) + "\n"
 
 
@@ -123,16 +150,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     prompts = rag_prompts(args.prompts, args.evidence_tokens)
     load_before = os.getloadavg()[0]
+    from memorag.generation.llamacpp import runtime_gguf
+
+    runtime_gguf(args.model, "float16")  # the copy written before anything is timed (a one-time cost)
     generators = {backend: run(backend, args.model, args.threads, prompts, args.max_new_tokens)
-                  for backend in ("local", "llamacpp")}
-    answers = [[r["answer"] for r in g["per_prompt"]] for g in generators.values()]
+                  for backend in ("local", "llamacpp-float16", "llamacpp-file")}
+    answers = {name: [r["answer"] for r in g["per_prompt"]] for name, g in generators.items()}
     result = {
         "model": args.model,
         "threads": args.threads,
         "max_new_tokens": args.max_new_tokens,
         "prompts": len(prompts),
-        "prompt_tokens": generators["llamacpp"]["prompt_tokens"],
-        "same_answers": f"{sum(a == b for a, b in zip(*answers))}/{len(prompts)}",
+        "prompt_tokens": generators["llamacpp-float16"]["prompt_tokens"],
+        "same_answers": {name: f"{sum(a == b for a, b in zip(answers['local'], rows))}/{len(prompts)}"
+                         for name, rows in answers.items() if name != "local"},  # as transformers' answer
+        "top_token_agreement": top_token_agreement(args.model, args.threads, prompts[0]),
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
         "generators": generators,
     }

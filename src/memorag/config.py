@@ -89,6 +89,7 @@ class RetrievalConfig:
 JUDGE_CONTEXTS = ("passage", "memory")
 ANSWER_STYLES = ("generate", "quote")
 GENERATION_BACKENDS = ("auto", "local", "llamacpp", "openai")
+LLAMACPP_WEIGHTS = ("auto", "float16", "file")  # memorag.generation.llamacpp's "Weights"
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,9 @@ class GenerationConfig:
     answer: "generate" the generator writes the answer from the evidence; "quote" the evidence sentence the judge
     (JudgeConfig; the memory model when it is "none") finds the question most likely after, quoted with its
     passage number (memorag.generation.quote): no generator runs.
+    llamacpp_weights: what llama.cpp runs: "auto" (default) a float16 copy of a quantized GGUF of up to 1 GiB,
+    written once into the weights cache (about 2x faster prompts on CPUs, the dequantized model's logits), the
+    file as given for larger ones; "float16" always the copy; "file" always the file.
     """
 
     backend: str = "auto"
@@ -148,8 +152,11 @@ class GenerationConfig:
     device: str = "cpu"
     dtype: str = "float32"
     answer: str = "generate"
+    llamacpp_weights: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.llamacpp_weights not in LLAMACPP_WEIGHTS:
+            raise ValueError(f"llamacpp_weights must be one of {LLAMACPP_WEIGHTS}, not {self.llamacpp_weights!r}")
         if self.answer not in ANSWER_STYLES:
             raise ValueError(f"answer must be one of {ANSWER_STYLES}, not {self.answer!r}")
         if self.backend not in GENERATION_BACKENDS:

@@ -2,7 +2,9 @@
 
 transformers converts a GGUF file (tokenizer and tensors) into torch on every load: about 20 s for SmolLM2-135M
 on two cores. The first load writes the result (safetensors weights, config, tokenizer files and `entry.json`)
-into `$MEMORAG_CACHE/weights/<key>/` (default `~/.cache/memorag`); later loads read that folder.
+into `$MEMORAG_CACHE/weights/<key>/` (default `~/.cache/memorag`); later loads read that folder. The llama.cpp
+generator keeps its float16 copies of small GGUF files here too (dtype "gguf-float16": one `model.gguf`,
+memorag.generation.llamacpp), with the same checks.
 
   key          sha256 of the source's fingerprint, the dtype and this cache's format: other weights, another
                dtype or a newer format never share an entry

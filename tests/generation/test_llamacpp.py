@@ -113,7 +113,7 @@ def test_from_config_builds_the_llamacpp_backend() -> None:
 def test_an_unloadable_gguf_or_a_transformers_model_is_an_unknown_model(tmp_path: Path) -> None:
     garbage = tmp_path / "x.gguf"
     garbage.write_bytes(b"not a model " * 100)
-    with pytest.raises(UnknownModelError, match="invalid magic.*use backend 'local'"):
+    with pytest.raises(UnknownModelError, match="(invalid magic|magic invalid).*use backend 'local'"):
         LlamaCppGenerator(str(garbage))
     with pytest.raises(UnknownModelError, match="not a GGUF file"):
         LlamaCppGenerator("minilm")
@@ -133,3 +133,30 @@ def test_nothing_reaches_stdout_or_stderr(model: str, capfd: pytest.CaptureFixtu
     generator = LlamaCppGenerator(model, context_window=256, n_threads=1)  # a new key: loads here
     generator.generate(QUESTION, max_new_tokens=4)
     assert capfd.readouterr() == ("", "")
+
+
+def test_a_quantized_gguf_runs_from_one_float16_copy_in_the_weights_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gguf
+
+    from memorag.generation import llamacpp as module
+
+    monkeypatch.setenv("MEMORAG_CACHE", str(tmp_path / "cache"))
+    copy = module.runtime_gguf("smollm2")
+    assert copy.is_relative_to(tmp_path / "cache") and copy.name == module.COPY_FILE
+    field = gguf.GGUFReader(str(copy)).fields["general.file_type"]
+    assert int(field.parts[field.data[0]][0]) == 1  # llama.cpp's MOSTLY_F16
+    stamp = copy.stat().st_mtime_ns
+    assert module.runtime_gguf("smollm2") == copy and copy.stat().st_mtime_ns == stamp  # written once
+    assert module.runtime_gguf("smollm2", "file") == module.gguf_path("smollm2")
+    assert module.runtime_gguf(str(copy)) == copy  # a float file runs as it is: no copy of a copy
+    monkeypatch.setattr(module, "F16_COPY_UP_TO", 0)  # a model too large to copy stays quantized
+    assert module.runtime_gguf("smollm2") == module.gguf_path("smollm2")
+    with pytest.raises(ValueError, match="must be one of"):
+        module.runtime_gguf("smollm2", "int8")
+
+
+def test_the_float16_copy_answers_like_the_dequantized_model(local: LocalGenerator) -> None:
+    generator = LlamaCppGenerator("smollm2", context_window=WINDOW, n_threads=1, weights="float16")
+    assert generator.generate(RAG, max_new_tokens=12) == local.generate(RAG, max_new_tokens=12)

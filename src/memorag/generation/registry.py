@@ -23,7 +23,8 @@ def _llamacpp(config: GenerationConfig) -> Generator:
     import torch
 
     # the process's thread setting (CLI --threads sets torch's), not llama.cpp's own guess of half the cores
-    return LlamaCppGenerator(config.model, context_window=config.context_window, n_threads=torch.get_num_threads())
+    return LlamaCppGenerator(config.model, context_window=config.context_window, n_threads=torch.get_num_threads(),
+                             weights=config.llamacpp_weights)
 
 
 def _auto(config: GenerationConfig) -> Generator:
