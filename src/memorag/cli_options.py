@@ -82,7 +82,7 @@ GENERATOR_WINDOW = click.option(
 DEVICE = click.option("--device", default="cpu", show_default=True, help="torch device for local models: cpu, cuda.")
 THREADS = click.option(
     "--threads", type=click.IntRange(min=1), default=None,
-    help="CPU threads for local models (default: torch's choice). Use 1 when other processes share the cores: "
+    help="CPU threads for local models (default: OMP_NUM_THREADS, else the cores this process may use). Use 1 when other processes share the cores: "
          "oversubscribed threads can make generation ten times slower.")
 NO_PROGRESS = click.option("--no-progress", is_flag=True, help="No progress bar.")
 
@@ -92,11 +92,10 @@ GENERATOR_OPTIONS = options(GENERATOR, GENERATOR_BACKEND, GENERATOR_URL, API_KEY
 
 
 def set_threads(threads: int | None) -> None:
-    """torch.set_num_threads(threads) when given (imports torch only then)."""
-    if threads:
-        import torch
+    """The process's thread count for torch, llama.cpp and onnxruntime when given (memorag.threads)."""
+    from memorag.threads import set_threads as set_process_threads
 
-        torch.set_num_threads(threads)
+    set_process_threads(threads)
 
 
 def generation_config(generator: str, generator_url: str | None, api_key_env: str, device: str = "cpu",

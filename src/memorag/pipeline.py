@@ -41,7 +41,7 @@ from memorag.errors import (
 )
 from memorag.inputs import Input, SkippedFile, read_inputs
 from memorag.memory.base import Memory
-from memorag.memory.registry import load_memory, make_memory
+from memorag.memory.registry import check_memory_state, load_memory, make_memory
 from memorag.models import model_fingerprint
 from memorag.recall.base import RecallConfig
 from memorag.types import Answer, Clue, Document, EvidencePassage
@@ -130,6 +130,7 @@ class MemoRAG:
         self.recall_config = recall or RecallConfig()  # the default strategy of ask/recall and its settings
         self.judge_config = judge or JudgeConfig()  # the judge of memorag mode; not stored
         self._memory: Memory | None = None
+        self._saved_memory: tuple[Path, dict[str, Any]] | None = None  # (revision folder, state): read on first use
         self._retriever: Any = None
         self._generator: Any = None
         self.documents: list[Document] = []
@@ -140,10 +141,35 @@ class MemoRAG:
     # ----- parts, built when first needed --------------------------------------------------------------
     @property
     def memory(self) -> Memory:
+        if self._memory is None and self._saved_memory is not None:
+            for _ in range(LOAD_ATTEMPTS):  # a writer may replace the store again while we move to its new revision
+                self._memory = self._read_saved_memory()
+                if self._memory is not None:
+                    break
+            else:
+                raise StoreChangedError(f"{self._origin[0] if self._origin else 'the store'} was replaced "
+                                        f"{LOAD_ATTEMPTS} times while its memory was read: MemoRAG.load it again")
         if self._memory is None:
             generator = self.generator if self.memory_config.kind == "none" else None
             self._memory = make_memory(self.memory_config, generator, *self._memory_model())
         return self._memory
+
+    def _read_saved_memory(self) -> Memory | None:
+        """The loaded store's memory, read when first needed: a `rag` question needs neither it nor the memory
+        model, and so never imports torch. When a writer has replaced the store's revision since `load` (its
+        files are gone), this pipeline moves to the store's current revision whole (documents, index, memory)."""
+        folder, state = self._saved_memory  # type: ignore[misc]
+        generator = self.generator if self.memory_config.kind == "none" else None
+        try:
+            memory = load_memory(folder, state, self.memory_config, generator, *self._memory_model())
+        except Exception:
+            if folder.is_dir() or self._origin is None:
+                raise  # a damaged store, or other models: as it is
+            self._adopt(MemoRAG.load(self._origin[0], self.generation_config, self.memory_config.device,
+                                     recall=self.recall_config, judge=self.judge_config))
+            return None  # self._saved_memory is the new revision's now: the caller reads it
+        self._saved_memory = None
+        return memory
 
     def _memory_model(self) -> tuple[Any, Any]:
         """(model, tokenizer) of the memory when an adapter is set; (None, None) lets the memory load the base."""
@@ -171,6 +197,12 @@ class MemoRAG:
 
             self._generator = from_config(self.generation_config)
         return self._generator
+
+    @generator.setter
+    def generator(self, generator: Any) -> None:
+        """Use this generator object (a Generator) from now on: one that other pipelines share, e.g. the one a
+        server hands every store it holds, so that one model answers for all of them."""
+        self._generator = generator
 
     def judge(self, config: JudgeConfig | None = None) -> Any:
         """The judge of `config` (None: the pipeline's): a QueryLikelihoodJudge on the memory model ("memory": the
@@ -367,6 +399,7 @@ class MemoRAG:
         """Take the memory, index and documents of a freshly loaded pipeline (same class, same models)."""
         self.memory_config, self.retrieval_config = other.memory_config, other.retrieval_config
         self._memory, self._retriever = other._memory, other._retriever
+        self._saved_memory = other._saved_memory
         self.documents, self.timings, self._origin = other.documents, other.timings, other._origin
 
     def _models(self) -> dict[str, dict[str, str]]:
@@ -476,10 +509,10 @@ class MemoRAG:
         rag = cls(memory_config, retrieval_config, generation, memory_adapter, recall)
         check_models(manifest, rag._models(), path)
         folder = data_dir(path, manifest)
-        generator = rag.generator if memory_config.kind == "none" else None
         rag.documents = read_documents(folder)
         state = {"documents": len(rag.documents), **manifest["memory_state"]}  # a shared stream holds them all
-        rag._memory = load_memory(folder, state, rag.memory_config, generator, *rag._memory_model())
+        check_memory_state(folder, state, rag.memory_config)  # cheap checks now; the tensors on first use
+        rag._saved_memory = (folder, state)
         rag._retriever = Retriever.load(folder, rag.retriever.embedder, retrieval_config)
         rag._origin = (path.resolve(), manifest.get("revision"), len(rag.documents))
         return rag
@@ -493,6 +526,8 @@ class MemoRAG:
         self, question: str, mode: str = "memorag", top_k: int | None = None,
         clue_kinds: Sequence[str] | None = None, max_new_tokens: int | None = None, recall: str | None = None,
         retriever: str | None = None, judge: JudgeConfig | None = None, answer: str | None = None,
+        on_evidence: Callable[[tuple[EvidencePassage, ...]], None] | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer `question`. In memorag mode `recall` picks the strategy that writes the clues (memorag.recall):
         "generate" (the memory's free-text clues of `clue_kinds`), "copy", "attention", "multihop" or "none"
@@ -501,7 +536,13 @@ class MemoRAG:
         `retriever` (None: the store's) ranks the question's hits in rag and memorag modes. `answer` (None:
         GenerationConfig.answer): "generate" or "quote" (the evidence sentence the judge scores highest, quoted
         with its passage number; rag and memorag modes). `max_new_tokens` None: GenerationConfig's; 0: retrieve
-        only, the answer is "" and neither generator nor quote runs (clues and evidence as usual)."""
+        only, the answer is "" and neither generator nor quote runs (clues and evidence as usual).
+
+        Streaming (memorag.server): `on_evidence` is called once with the final evidence, numbered as the generator
+        sees it ([1] first; empty in memory and full modes), before any answer text; `on_text` with each piece of
+        the answer as it is written (the generator's `stream` where it has one, else the whole text once; quote and
+        memory answers come whole). The pieces join to the answer before its citations are checked; an exception
+        raised by a callback stops the answer and propagates. The return value is the same with or without them."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if not question.strip():
@@ -521,12 +562,16 @@ class MemoRAG:
         judged_by: str | None = None
         ranking: tuple[int, ...] = ()
         if mode == "memory":
+            if on_evidence is not None:
+                on_evidence(())
             if budget == 0:
                 return Answer(question, "", mode, timings=timings)
             started = time.perf_counter()
             self.focus(question, retriever)
             text = self.memory.answer(question)
             timings["recall"] = time.perf_counter() - started
+            if on_text is not None:
+                on_text(text)
             return Answer(question, text, mode, timings=timings)
         if mode == "full":
             context = "\n\n".join(d.text for d in self.documents)
@@ -554,6 +599,8 @@ class MemoRAG:
                 evidence = self.retriever.retrieve(queries, top_k, retriever=retriever)
                 timings["retrieve"] = time.perf_counter() - started
             messages = answer_messages(question, evidence_prompt(evidence))
+        if on_evidence is not None:
+            on_evidence(tuple(evidence))
         text = ""
         if budget > 0 and style == "quote" and mode in ("rag", "memorag"):
             from memorag.generation.quote import best_quote, quote_text
@@ -563,11 +610,25 @@ class MemoRAG:
             text = quote_text(best_quote(question, evidence, self.judge(replace(quoting, context="passage")),
                                          [document.text for document in self.documents]))
             timings["quote"] = time.perf_counter() - started
+            if on_text is not None:
+                on_text(text)
         elif budget > 0:
             started = time.perf_counter()
-            text = self.generator.generate(
-                messages, max_new_tokens=budget, temperature=self.generation_config.temperature
-            )
+            settings: dict[str, Any] = {"max_new_tokens": budget, "temperature": self.generation_config.temperature}
+            if on_text is not None and hasattr(self.generator, "stream"):
+                pieces = self.generator.stream(messages, **settings)
+                written: list[str] = []
+                try:
+                    for piece in pieces:
+                        written.append(piece)
+                        on_text(piece)
+                finally:
+                    getattr(pieces, "close", lambda: None)()  # a callback that raised stops the model here
+                text = "".join(written)
+            else:
+                text = self.generator.generate(messages, **settings)
+                if on_text is not None:
+                    on_text(text)
             timings["generate"] = time.perf_counter() - started
         from memorag.generation.citations import CitedText, cite
 

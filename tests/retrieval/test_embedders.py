@@ -82,7 +82,8 @@ def test_the_light_minilm_embedder_equals_sentence_transformers() -> None:
 
     from memorag.retrieval import MeanPoolingEmbedder, make_embedder
 
-    light, reference = make_embedder("minilm", batch_size=3), SentenceTransformerEmbedder("minilm", batch_size=3)
+    light = make_embedder("minilm", batch_size=3, runtime="torch")
+    reference = SentenceTransformerEmbedder("minilm", batch_size=3)
     assert isinstance(light, MeanPoolingEmbedder) and isinstance(light, Embedder)
     assert (light.dimension, light.max_tokens) == (reference.dimension, reference.max_tokens)
     texts = [*PARAGRAPHS, "short", "Größe über alles 你好世界", " ".join(PARAGRAPHS * 6)]  # the last one is cut at 256
@@ -92,3 +93,26 @@ def test_the_light_minilm_embedder_equals_sentence_transformers() -> None:
             "print('sentence_transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_the_onnx_embedder_equals_the_torch_one_and_embeds_a_question_without_torch(tmp_path: Path) -> None:
+    """make_embedder's CPU default: onnxruntime on an export in the weights cache, the same vectors, no torch."""
+    import subprocess
+    import sys
+
+    from memorag.retrieval import MeanPoolingEmbedder, OnnxEmbedder, make_embedder
+
+    onnx, torch_twin = make_embedder("minilm", batch_size=3), make_embedder("minilm", batch_size=3, runtime="torch")
+    assert isinstance(onnx, OnnxEmbedder) and isinstance(torch_twin, MeanPoolingEmbedder)
+    assert (onnx.dimension, onnx.max_tokens, onnx.special_tokens) == (384, 256, 2)
+    texts = [*PARAGRAPHS, "short", "Größe über alles 你好世界", " ".join(PARAGRAPHS * 6)]  # the last one is cut at 256
+    np.testing.assert_allclose(onnx.embed(texts), torch_twin.embed(texts), atol=2e-5)
+    assert onnx.embed([]).shape == (0, 384)
+    assert onnx.tokenizer(texts[0])["input_ids"] == torch_twin.tokenizer(texts[0])["input_ids"]  # chunking's
+    code = ("import sys; from memorag.retrieval import make_embedder; v = make_embedder('minilm').embed(['x']); "
+            "print(v.shape, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(1, 384) False False" and out.stderr == ""
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        make_embedder("minilm", runtime="tensorflow")

@@ -20,10 +20,10 @@ def _local(config: GenerationConfig) -> Generator:
 
 
 def _llamacpp(config: GenerationConfig) -> Generator:
-    import torch
+    from memorag.threads import cpu_threads
 
-    # the process's thread setting (CLI --threads sets torch's), not llama.cpp's own guess of half the cores
-    return LlamaCppGenerator(config.model, context_window=config.context_window, n_threads=torch.get_num_threads(),
+    # the process's thread setting (CLI --threads), not llama.cpp's own guess of half the cores
+    return LlamaCppGenerator(config.model, context_window=config.context_window, n_threads=cpu_threads(),
                              weights=config.llamacpp_weights)
 
 

@@ -41,6 +41,23 @@ def make_memory(config: MemoryConfig, generator: Any = None, model: Any = None, 
     return cls(config, model, tokenizer)  # type: ignore[no-any-return]
 
 
+def check_memory_state(directory: Path, state: dict[str, Any], config: MemoryConfig) -> None:
+    """What load_memory would refuse at once, checked without reading a tensor (nor importing torch): the kind
+    the manifest's settings and state name, and that every safetensors file in `directory` opens."""
+    from safetensors import safe_open
+
+    kind = state.get("kind", "kv")
+    if kind != config.kind:
+        raise StoreCorruptError(f"{directory}: the manifest's settings say memory kind {config.kind!r} but its "
+                                f"state says {kind!r}; the store is damaged, memorize again")
+    for path in sorted(directory.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                handle.keys()
+        except Exception as exc:  # safetensors raises several types for a truncated or foreign file
+            raise StoreCorruptError(f"{path} is unreadable ({exc.__class__.__name__}: {exc}); memorize again") from exc
+
+
 def load_memory(
     directory: Path, state: dict[str, Any], config: MemoryConfig, generator: Any = None, model: Any = None,
     tokenizer: Any = None,

@@ -14,6 +14,7 @@ from memorag.retrieval.embedders import (
 from memorag.retrieval.evidence import fuse_hits, fuse_rankings, merge_hits
 from memorag.retrieval.index import VectorIndex
 from memorag.retrieval.lexical import LexicalIndex, LexicalTokenizer
+from memorag.retrieval.onnx_embedder import OnnxEmbedder
 from memorag.retrieval.retriever import Retriever
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "LexicalIndex",
     "LexicalTokenizer",
     "MeanPoolingEmbedder",
+    "OnnxEmbedder",
     "Retriever",
     "SentenceTransformerEmbedder",
     "VectorIndex",

@@ -4,7 +4,8 @@ common mean-pooled models (default: MiniLM).
 Every embedder returns float32 rows of unit length, so inner product is cosine similarity. `make_embedder` picks
 `MeanPoolingEmbedder` for a local sentence-transformers folder whose modules are exactly Transformer, mean
 Pooling and Normalize (all-MiniLM-L6-v2 among them): the same vectors (allclose to sentence-transformers', tested)
-with transformers alone, which saves the 1.3 s import of sentence-transformers on every process start. Every
+with transformers alone, which saves the 1.3 s import of sentence-transformers on every process start; on the CPU
+`OnnxEmbedder` (onnx_embedder.py) computes the same vectors with onnxruntime, without importing torch. Every
 other model goes through sentence-transformers.
 Does not handle: instruction prefixes (e.g. "query: " for E5/BGE), sparse or multi-vector embedders,
 or API-hosted embedders.
@@ -146,13 +147,26 @@ class MeanPoolingEmbedder:
         return f"MeanPoolingEmbedder({self.model_id!r}, dimension={self.dimension})"
 
 
-def make_embedder(name: str = "minilm", device: str = "cpu", batch_size: int = 32) -> Embedder:
-    """The embedder for `name`: MeanPoolingEmbedder where the folder allows it, else SentenceTransformerEmbedder."""
+EMBEDDER_RUNTIMES = ("auto", "onnx", "torch")
+
+
+def make_embedder(name: str = "minilm", device: str = "cpu", batch_size: int = 32, runtime: str = "auto") -> Embedder:
+    """The embedder for `name`: for a mean-pooled folder, OnnxEmbedder (runtime "onnx"; "auto" on the CPU when
+    onnxruntime is installed: a question is embedded without importing torch) or MeanPoolingEmbedder ("torch");
+    SentenceTransformerEmbedder for every other model."""
+    if runtime not in EMBEDDER_RUNTIMES:
+        raise ValueError(f"runtime must be one of {EMBEDDER_RUNTIMES}, not {runtime!r}")
     source = resolve(name)
     settings = _mean_pooled_folder(Path(source.path)) if source.is_local else None
-    if settings is not None:
-        return MeanPoolingEmbedder(name, source.path, settings, device, batch_size)
-    return SentenceTransformerEmbedder(name, device, batch_size)
+    if settings is None:
+        return SentenceTransformerEmbedder(name, device, batch_size)
+    from memorag.retrieval.onnx_embedder import OnnxEmbedder, onnx_available
+
+    if runtime == "onnx" or (runtime == "auto" and device == "cpu" and onnx_available()):
+        if device != "cpu":
+            raise ValueError(f"the onnx embedder runs on the CPU, not {device!r}: use runtime 'torch'")
+        return OnnxEmbedder(name, source.path, settings, batch_size)
+    return MeanPoolingEmbedder(name, source.path, settings, device, batch_size)
 
 
 class SentenceTransformerEmbedder:

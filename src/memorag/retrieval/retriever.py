@@ -60,7 +60,9 @@ class Retriever:
     """Dense, BM25 or hybrid retrieval over chunks of one or more documents; chunk i has vector id i."""
 
     def __init__(self, embedder: Embedder, config: RetrievalConfig) -> None:
-        special = getattr(embedder.tokenizer, "num_special_tokens_to_add", lambda: 0)()
+        special = getattr(embedder, "special_tokens", None)  # OnnxEmbedder knows it without its transformers tokenizer
+        if special is None:
+            special = getattr(embedder.tokenizer, "num_special_tokens_to_add", lambda: 0)()
         if config.chunk_tokens + special > embedder.max_tokens:
             raise ValueError(
                 f"chunk_tokens={config.chunk_tokens} does not fit embedder {embedder.model_id!r}, which reads "
