@@ -91,3 +91,35 @@ def test_multi_document_store_appends(built, tmp_path):
     assert len(loaded.documents) == 3 and {c.doc_id for c in loaded.retriever.chunks} == {0, 1, 2}
     hit = loaded.ask("Welche Stadt ist die Hauptstadt von Österreich?", mode="rag").evidence
     assert hit and "Wien" in hit[0].text
+
+
+def test_a_rag_question_imports_no_torch_and_the_memory_is_read_on_first_use(built):
+    _, store = built
+    script = (
+        "import sys; from memorag import MemoRAG; rag = MemoRAG.load(sys.argv[1]); "
+        f"answer = rag.ask({QUESTION!r}, mode='rag', max_new_tokens=8); "
+        "print(bool(answer.evidence), 'torch' in sys.modules); rag.memory; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(store)], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-3:-1] == ["True False", "True"]
+
+
+def test_a_truncated_memory_fails_the_load_and_a_store_replaced_before_first_use_is_followed_whole(built, tmp_path):
+    from memorag import StoreCorruptError
+
+    _, store = built
+    damaged = tmp_path / "damaged"
+    shutil.copytree(store, damaged)
+    memory_file = next(damaged.glob("data-*/memory.safetensors"))
+    memory_file.write_bytes(memory_file.read_bytes()[:100_000])
+    with pytest.raises(StoreCorruptError, match="memory.safetensors is unreadable"):
+        MemoRAG.load(damaged)
+
+    copy = tmp_path / "copy"
+    shutil.copytree(store, copy)
+    reader = MemoRAG.load(copy)
+    MemoRAG.load(copy).memorize("A llama hums to the other llamas of its herd.", store=copy)  # the old revision goes
+    assert len(reader.documents) == 1
+    segments = reader.memory.describe()  # read now: from the store's current revision, documents and index too
+    assert len(reader.documents) == 2 and {c.doc_id for c in reader.retriever.chunks} == {0, 1}
+    assert segments["segments"] == 2  # one per document
