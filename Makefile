@@ -33,5 +33,5 @@ clean:
 
 docs-cli: install
 	{ echo "# memorag CLI"; echo; echo "The \`--help\` of every command, as printed by the code (regenerate with \`make docs-cli\`)."; \
-	  for c in "" memorize ask recall summarize info "docs list" "docs delete" "docs replace" "cache info" "cache clear" eval train "train split" "train build-data" "train build-selfsup" "train sft" "train rlgf" "train pointer"; do echo; echo "## memorag $$c" | sed 's/ $$//'; echo; echo '```'; \
+	  for c in "" memorize ask recall summarize info "docs list" "docs delete" "docs replace" "cache info" "cache clear" serve eval train "train split" "train build-data" "train build-selfsup" "train sft" "train rlgf" "train pointer"; do echo; echo "## memorag $$c" | sed 's/ $$//'; echo; echo '```'; \
 	  COLUMNS=110 $(VENV)/bin/memorag $$c --help; echo '```'; done; } > docs/cli.md

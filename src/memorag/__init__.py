@@ -35,7 +35,7 @@ from memorag.types import Answer, Chunk, Citation, Clue, Document, EvidencePassa
 
 
 def __getattr__(name: str) -> object:
-    # The pipeline imports torch; keep `import memorag` light until it is used.
+    # Keep `import memorag` light: the pipeline's modules load only when MemoRAG is first used.
     if name == "MemoRAG":
         from memorag.pipeline import MemoRAG
 

@@ -23,9 +23,11 @@ from memorag.cli_options import (
     MEMORY_MODEL,
     RETRIEVER,
     RETRIEVER_OVERRIDE,
+    THREADS,
     WINDOW,
     generation_config,
     options,
+    set_threads,
 )
 from memorag.config import (
     ANSWER_STYLES,
@@ -398,6 +400,55 @@ def cache_clear(as_json: bool) -> None:
     if data["not_ours"]:
         text += "\nleft alone (not memorag's): " + ", ".join(data["not_ours"])
     _emit(data, as_json, text)
+
+
+@cli.command()
+@click.option("--stores", "stores_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the stores to serve, one store per subfolder (created when absent); the server keeps "
+                   "its jobs in DIR/.memorag-server/.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Any address but loopback (127.0.0.1, ::1, localhost) needs --api-key.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on; 0 takes a free one (the startup line names it).")
+@click.option("--api-key", envvar="MEMORAG_API_KEY", show_envvar=True, default=None,
+              help="Key every /v1 request must send as `Authorization: Bearer KEY` (/health and the page at / need "
+                   "none). Without it the API is open to every local program: allowed on loopback only.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=50.0, show_default=True,
+              help="Largest document upload (one request, JSON or multipart); larger ones get 413. Other requests "
+                   "may carry 1 MiB.")
+@click.option("--max-jobs", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Memorize and delete jobs queued or running at once; more get 429 until some finish.")
+@click.option("--ask-timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Seconds an ask, recall or summary may take, waiting for the models included; then 504.")
+@THREADS
+@DEVICE
+@fail_cleanly()
+def serve(stores_dir: Path, host: str, port: int, api_key: str | None, max_upload_mb: float, max_jobs: int,
+          ask_timeout: float, threads: int | None, device: str) -> None:
+    """Serve the stores in --stores over HTTP: upload documents (memorized in background jobs), ask with
+    streamed answers and citations, and an OpenAI-compatible /v1/chat/completions (one model per store).
+
+    \b
+    memorag serve --stores stores                      (http://127.0.0.1:8000, no key: this machine only)
+    memorag serve --stores stores --host 0.0.0.0 --api-key "$(openssl rand -hex 16)"
+    curl -H "Authorization: Bearer KEY" http://127.0.0.1:8000/v1/stores
+
+    The models load once and serve every store, one computation at a time. Endpoints, limits, jobs and the
+    OpenAI client: docs/server.md. Needs `pip install "memorag[server]"`.
+    """
+    from memorag.quiet import is_verbose
+    from memorag.server.settings import ServerSettings, check_exposure
+
+    settings = ServerSettings(stores=stores_dir, host=host, port=port, api_key=api_key or None,
+                              max_upload_mb=max_upload_mb, max_jobs=max_jobs, ask_timeout=ask_timeout, device=device)
+    check_exposure(settings)  # before FastAPI, torch or any model loads
+    try:
+        from memorag.server.app import serve as run_server
+    except ImportError as exc:
+        raise click.ClickException(f"memorag serve needs FastAPI and uvicorn ({exc}): pip install "
+                                   "'memorag[server]'") from exc
+    set_threads(threads)
+    run_server(settings, verbose=is_verbose())
 
 
 def _register_eval() -> None:

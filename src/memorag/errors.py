@@ -72,3 +72,47 @@ class DocumentNotFoundError(MemoRAGError, KeyError):
 
 class EmptyStoreError(MemoRAGError, ValueError):
     """A delete would leave no document."""
+
+
+# ----- the HTTP service (memorag serve, memorag.server): each maps to one HTTP status in server/envelope.py -----
+class ExposedServerError(MemoRAGError):
+    """`memorag serve` was asked to listen beyond the loopback interface without an API key."""
+
+
+class UnauthorizedError(MemoRAGError):
+    """A request to the server lacks the bearer API key, or gives another one."""
+
+
+class InvalidStoreNameError(MemoRAGError, ValueError):
+    """A store name the server refuses: only letters, digits and `._-`, not starting with `.`, 64 at most."""
+
+
+class StoreBusyError(MemoRAGError):
+    """A store has jobs queued or running, so it cannot be deleted now."""
+
+
+class JobNotFoundError(MemoRAGError, KeyError):
+    """No job of this server has the given id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class JobInterruptedError(MemoRAGError):
+    """A server job was queued or running when the server stopped (a restart, a crash, a kill)."""
+
+
+class TooManyJobsError(MemoRAGError):
+    """The server already holds as many queued and running jobs as it accepts (`memorag serve --max-jobs`)."""
+
+
+class PayloadTooLargeError(MemoRAGError):
+    """A request body is larger than the server accepts (`memorag serve --max-upload-mb`)."""
+
+
+class AskTimeoutError(MemoRAGError, TimeoutError):
+    """An ask did not finish within the server's time limit (`memorag serve --ask-timeout`)."""
+
+
+class ListenError(MemoRAGError, OSError):
+    """`memorag serve` cannot listen on the host and port it was given (taken, or not this machine's)."""
