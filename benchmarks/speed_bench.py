@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -190,6 +191,10 @@ def cli_wall(store: Path, mode: str, repeats: int) -> dict:
             "stderr_chars": len(stderr)}
 
 
+def median(values: Any) -> float:
+    return round(statistics.median(values), 2)
+
+
 def run(tokens: int, repeats: int, skip_first: bool) -> dict:
     from memorag import weights_cache
     from memorag.models import load_causal_lm, resolve
@@ -209,13 +214,13 @@ def run(tokens: int, repeats: int, skip_first: bool) -> dict:
         loads = [_child("load-store", str(store)) for _ in range(repeats)]
         raws = [_child("raw-cached", str(folder)) for _ in range(repeats)]
         files = [_child("raw-store-files", str(store)) for _ in range(repeats)]
-        result["load_cached"] = {"memorag_s": statistics.median(r["s"] for r in loads),
-                                 "memorag_wall_s": statistics.median(r["wall_s"] for r in loads),
+        result["load_cached"] = {"memorag_s": median(r["s"] for r in loads),
+                                 "memorag_wall_s": median(r["wall_s"] for r in loads),
                                  "torch_at_load": any(r["torch_at_load"] for r in loads),
-                                 "with_memory_s": statistics.median(r["with_memory_s"] for r in loads),
-                                 "files_s": statistics.median(r["s"] for r in files),
-                                 "raw_s": statistics.median(r["s"] for r in raws),
-                                 "raw_wall_s": statistics.median(r["wall_s"] for r in raws)}
+                                 "with_memory_s": median(r["with_memory_s"] for r in loads),
+                                 "files_s": median(r["s"] for r in files),
+                                 "raw_s": median(r["s"] for r in raws),
+                                 "raw_wall_s": median(r["wall_s"] for r in raws)}
         result["ask"] = _child("ask", str(store))
         result["cli"] = {mode: cli_wall(store, mode, repeats) for mode in ("rag", "memorag")}
     return result
@@ -234,12 +239,12 @@ def markdown(r: dict) -> str:
                     f"{first['raw_gguf']['wall_s']} (transformers reads the GGUF) | "
                     f"{ratio(first['memorag']['wall_s'], first['raw_gguf']['wall_s'])} |")
     torch_note = "torch imported" if lc["torch_at_load"] else "no torch"
-    rows.append(f"| `MemoRAG.load` of a {m['tokens']}-token store, import included (s; process wall; {torch_note}) | "
-                f"{lc['memorag_s']} ({lc['memorag_wall_s']}) | {lc['files_s']} (its JSON and FAISS files read "
-                f"without memorag) | {ratio(lc['memorag_s'], lc['files_s'])} |")
-    rows.append(f"| the same load, then the memory and SmolLM2 read (a memorag question's first step; s) | "
-                f"{lc['with_memory_s']} | {lc['raw_s']} (torch + transformers load the cached SmolLM2 folder) | "
-                f"{ratio(lc['with_memory_s'], lc['raw_s'])} |")
+    rows.append(f"| `MemoRAG.load` of a {m['tokens']}-token store, import included (s; {torch_note}) | "
+                f"{lc['memorag_s']} | {lc['files_s']} (its JSON and FAISS files read without memorag) | "
+                f"{ratio(lc['memorag_s'], lc['files_s'])} |")
+    rows.append(f"| the same load, then the memory and SmolLM2 read (a memorag question's first step; s; process "
+                f"wall) | {lc['with_memory_s']} ({lc['memorag_wall_s']}) | {lc['raw_s']} ({lc['raw_wall_s']}) "
+                f"(torch + transformers load the cached SmolLM2 folder) | {ratio(lc['with_memory_s'], lc['raw_s'])} |")
     rows.append(f"| memory prefill (tokens/s, beta {m['beta']}) | {m['prefill_tok_s']} | {m['raw_tok_s']} (windows "
                 f"alone, no capture or compression) | {ratio(m['prefill_tok_s'], m['raw_tok_s'])} |")
     rows.append(f"| memory prefill against the same windows after an equally long prefix (tokens/s) | "

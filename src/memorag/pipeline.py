@@ -217,12 +217,14 @@ class MemoRAG:
             raise ValueError(f"judge context 'memory' reads the memory's KV cache, which only the memory model "
                              f"({self.memory_config.model!r}) can read; judge model {config.model!r} cannot")
         name = self.memory_config.model if config.model == "memory" else config.model
-        if config.model == "memory" and self.memory_config.kind != "none":
+        if config.model == "memory" and self.memory_config.kind != "none" and (
+            self._memory is not None or config.context == "memory" or self.memory_config.adapter
+        ):
             from memorag.recall.base import memory_reader
 
             reader = memory_reader(self.memory)
             model, tokenizer = reader.model, reader.tokenizer
-        else:
+        else:  # the memory model as load_causal_lm caches it: the memory, not yet read, would load that same object
             model, tokenizer = load_causal_lm(name, self.memory_config.device, self.memory_config.dtype)
         return QueryLikelihoodJudge(model, tokenizer, config, name)
 
@@ -643,13 +645,16 @@ class MemoRAG:
         """The clues one recall strategy (None: `RecallConfig.strategy`) writes for `question` (no retrieval, no
         answer), with the pipeline's RecallConfig settings."""
         self._require_memory()
-        self.focus(question)
         strategy = strategy or self.recall_config.strategy
+        from memorag.recall import recall_clues
+        from memorag.recall.base import NoRecall
+
+        if strategy == NoRecall.name:  # the question alone: no clue, so the memory is not read (nor loaded)
+            return []
+        self.focus(question)
         if strategy == "generate":
             kinds = self.recall_config.clue_kinds if clue_kinds is None else clue_kinds
             return [clue for clue in self.memory.clues(question, kinds) if clue.text.strip()]
-        from memorag.recall import recall_clues
-
         return recall_clues(strategy, question, self.memory, self.documents, self.retriever, self.recall_config)
 
     def focus(self, question: str, retriever: str | None = None) -> tuple[int, ...]:
