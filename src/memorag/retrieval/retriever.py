@@ -1,7 +1,8 @@
 """The retriever: chunk documents, embed the chunks, index them (FAISS, BM25), answer several queries at once.
 
 `config.retriever` picks each query's ranking: "dense" (FAISS), "bm25" (the lexical index) or "hybrid" (both,
-fused by weighted reciprocal rank). Saved in a directory: `index.faiss` (the vectors), `chunks.json` (a UTF-8
+fused by weighted reciprocal rank). Saved in a directory: `index.faiss` (the vectors; with `index.json`, the
+parameters of an approximate or LanceDB index: memorag.retrieval.index), `chunks.json` (a UTF-8
 JSON list of chunk dicts, id i at position i) and `lexical/` (memorag.retrieval.lexical). Load checks that
 the first two are there and agree with each other and with the embedder's dimension; a directory without
 `lexical/` (written before it existed) gets it built from chunks.json.
@@ -71,7 +72,7 @@ class Retriever:
         self.embedder = embedder
         self.config = config
         self._chunks: list[Chunk] = []
-        self._index = VectorIndex(embedder.dimension)
+        self._index = VectorIndex(embedder.dimension, config.index, config.approximate_after)
         self._lexical = LexicalIndex(config.language)
         self._document_count = 0  # documents numbered so far, with or without chunks: doc ids 0..count-1
 
@@ -89,7 +90,8 @@ class Retriever:
 
     def build(self, documents: Sequence[Document], progress: bool = False) -> None:
         """Replace whatever was indexed with `documents` (doc ids 0, 1, ...)."""
-        self._chunks, self._index = [], VectorIndex(self.embedder.dimension)
+        self._chunks, self._index = [], VectorIndex(self.embedder.dimension, self.config.index,
+                                                    self.config.approximate_after)
         self._lexical = LexicalIndex(self.config.language)
         self._document_count = 0
         self.add(documents, first_doc_id=0, progress=progress)
@@ -236,7 +238,8 @@ class Retriever:
         return merge_hits(per_query, self._chunks, top_k)
 
     def save(self, directory: Path) -> None:
-        """Write `index.faiss`, `chunks.json` and `lexical/` into `directory` (created if needed)."""
+        """Write `index.faiss` (and `index.json`), `chunks.json` and `lexical/` into `directory` (created if
+        needed)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._index.save(directory / INDEX_FILE)
@@ -259,7 +262,8 @@ class Retriever:
         if not directory.is_dir():
             raise StoreNotFoundError(f"no retrieval store at {directory}: memorize a document first")
         chunks = read_chunks(directory / CHUNKS_FILE)
-        index = VectorIndex.load(directory / INDEX_FILE, dimension=embedder.dimension)
+        index = VectorIndex.load(directory / INDEX_FILE, embedder.dimension, config.index,
+                                 config.approximate_after)
         if len(index) != len(chunks):
             raise StoreCorruptError(
                 f"{directory} holds {len(index)} vectors but {len(chunks)} chunks; memorize again to rebuild it"
