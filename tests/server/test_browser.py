@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from serve_helpers import Server
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
 API_KEY = "browser-test-key"
-START_TIMEOUT_S = 90.0
 JOB_TIMEOUT_MS = 90_000
 ASK_TIMEOUT_MS = 90_000
 FACT = "Mirela Vasquez"
@@ -53,49 +48,15 @@ WATCH_ANSWER = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll GET {url}/ until the page answers, or fail with the server's log."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"memorag serve exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (OSError, urllib.error.URLError):
-            time.sleep(0.3)
-    pytest.fail(f"memorag serve did not answer within {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`memorag serve` with an API key on a free port of 127.0.0.1; yields its base URL."""
-    tmp = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    command = [sys.executable, "-m", "memorag.cli", "serve", "--stores", str(tmp / "stores"),
-               "--host", "127.0.0.1", "--port", str(port), "--api-key", API_KEY]  # fmt: skip
-    log = tmp / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    """`memorag serve` with an API key on a free port of 127.0.0.1 (serve_helpers.Server); yields its base URL."""
+    running = Server(tmp_path_factory.mktemp("serve") / "stores", key=API_KEY).start()
     try:
-        wait_until_up(url, process, log)
-        yield url
+        yield running.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        print(f"memorag serve log (last 2000 characters):\n{log.read_text()[-2000:]}")  # shown with pytest -s/-rA
+        running.stop()
+        print(f"memorag serve log (last 2000 characters):\n{running.log.read_text()[-2000:]}")  # pytest -s/-rA
 
 
 def artifact_dir(tmp_path: Path) -> Path:

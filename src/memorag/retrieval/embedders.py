@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,6 +53,25 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def embed_longest_first(
+    texts: Sequence[str], dimension: int, batch_size: int, lowercase: bool,
+    mean_pooled: Callable[[list[str]], np.ndarray],
+) -> np.ndarray:
+    """What the mean-pooled embedders share: `texts` checked, lower-cased if asked, embedded in batches longest
+    first (as sentence-transformers does) by `mean_pooled` (a batch of texts -> (B, dimension) means), unit rows."""
+    texts = check_texts(texts)
+    if not texts:
+        return np.zeros((0, dimension), dtype=np.float32)
+    if lowercase:
+        texts = [text.lower() for text in texts]
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    vectors = np.zeros((len(texts), dimension), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        vectors[rows] = mean_pooled([texts[i] for i in rows])
+    return normalize_rows(vectors)
 
 
 @functools.lru_cache(maxsize=4)
@@ -123,25 +142,18 @@ class MeanPoolingEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed `texts` in batches (longest first, as sentence-transformers does): float32 (len(texts), dimension)."""
+        return embed_longest_first(texts, self.dimension, self.batch_size, self.lowercase, self._mean_pooled)
+
+    def _mean_pooled(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        texts = check_texts(texts)
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        if self.lowercase:
-            texts = [text.lower() for text in texts]
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with torch.no_grad():
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                       max_length=self.max_tokens, return_tensors="pt").to(self.device)
-                hidden = self.model(**batch).last_hidden_state  # (B, T, D)
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-                mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, D)
-                vectors[rows] = mean.float().cpu().numpy()
-        return normalize_rows(vectors)
+            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
+                                   return_tensors="pt").to(self.device)
+            hidden = self.model(**batch).last_hidden_state  # (B, T, D)
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, D)
+        return mean.float().cpu().numpy()
 
     def __repr__(self) -> str:
         return f"MeanPoolingEmbedder({self.model_id!r}, dimension={self.dimension})"

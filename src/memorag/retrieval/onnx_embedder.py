@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from memorag.errors import UnknownModelError
-from memorag.retrieval.embedders import check_texts, normalize_rows
+from memorag.retrieval.embedders import embed_longest_first
 
 EXPORT_DTYPE = "onnx-float32"  # the weights cache's dtype key of the exports
 MODEL_FILE = "model.onnx"
@@ -126,25 +126,18 @@ class OnnxEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed `texts` in batches (longest first): float32 (len(texts), dimension), rows of unit length."""
-        texts = check_texts(texts)
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        if self.lowercase:
-            texts = [text.lower() for text in texts]
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            encoded = self._fast.encode_batch([texts[i] for i in rows])
-            fields = {
-                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
-            }
-            hidden = self._session.run(None, {name: fields[name] for name in self._inputs})[0]  # (B, T, D)
-            mask = fields["attention_mask"][..., None].astype(np.float32)  # (B, T, 1)
-            vectors[rows] = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)  # (B, D)
-        return normalize_rows(vectors)
+        return embed_longest_first(texts, self.dimension, self.batch_size, self.lowercase, self._mean_pooled)
+
+    def _mean_pooled(self, texts: list[str]) -> np.ndarray:
+        encoded = self._fast.encode_batch(texts)
+        fields = {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+        }
+        hidden = self._session.run(None, {name: fields[name] for name in self._inputs})[0]  # (B, T, D)
+        mask = fields["attention_mask"][..., None].astype(np.float32)  # (B, T, 1)
+        return (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)  # (B, D)
 
     def __repr__(self) -> str:
         return f"OnnxEmbedder({self.model_id!r}, dimension={self.dimension})"
