@@ -41,15 +41,21 @@ def make_memory(config: MemoryConfig, generator: Any = None, model: Any = None, 
     return cls(config, model, tokenizer)  # type: ignore[no-any-return]
 
 
+def saved_kind(directory: Path, state: dict[str, Any], config: MemoryConfig) -> str:
+    """The memory kind the manifest's state names; StoreCorruptError when its settings name another."""
+    kind = state.get("kind", "kv")
+    if kind != config.kind:
+        raise StoreCorruptError(f"{directory}: the manifest's settings say memory kind {config.kind!r} but its "
+                                f"state says {kind!r}; the store is damaged, memorize again")
+    return str(kind)
+
+
 def check_memory_state(directory: Path, state: dict[str, Any], config: MemoryConfig) -> None:
     """What load_memory would refuse at once, checked without reading a tensor (nor importing torch): the kind
     the manifest's settings and state name, and that every safetensors file in `directory` opens."""
     from safetensors import safe_open
 
-    kind = state.get("kind", "kv")
-    if kind != config.kind:
-        raise StoreCorruptError(f"{directory}: the manifest's settings say memory kind {config.kind!r} but its "
-                                f"state says {kind!r}; the store is damaged, memorize again")
+    saved_kind(directory, state, config)
     for path in sorted(directory.glob("*.safetensors")):
         try:
             with safe_open(str(path), framework="numpy") as handle:
@@ -63,10 +69,7 @@ def load_memory(
     tokenizer: Any = None,
 ) -> Memory:
     """The memory saved in a store `directory`; `state` is the manifest's "memory_state"."""
-    kind = state.get("kind", "kv")
-    if kind != config.kind:
-        raise StoreCorruptError(f"{directory}: the manifest's settings say memory kind {config.kind!r} but its "
-                                f"state says {kind!r}; the store is damaged, memorize again")
+    kind = saved_kind(directory, state, config)
     cls = memory_class(kind)
     if kind == "none":
         return cls.load(directory, state, config, generator)  # type: ignore[no-any-return]
