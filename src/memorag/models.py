@@ -171,7 +171,8 @@ def _weights_folder(source: ModelSource, dtype: str) -> tuple[str, dict[str, Any
 @functools.lru_cache(maxsize=4)
 def load_causal_lm(name: str, device: str = "cpu", dtype: str = "float32") -> tuple[Any, Any]:
     """Load (model, tokenizer) once per process; GGUF weights are dequantized once into the weights cache
-    (memorag.weights_cache) and read from there afterwards."""
+    (memorag.weights_cache) and read from there afterwards. `device` "auto" lets accelerate place the layers
+    (`device_map="auto"`: a model larger than one GPU is split over the GPUs, then the CPU)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -181,7 +182,8 @@ def load_causal_lm(name: str, device: str = "cpu", dtype: str = "float32") -> tu
     try:
         path, kwargs = _weights_folder(source, dtype)
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(dtype), **kwargs)
+        placement = {"device_map": "auto"} if device == "auto" else {}  # accelerate spreads it over the GPUs
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(dtype), **placement, **kwargs)
     except Exception as exc:  # transformers raises OSError, ValueError, struct.error... for bad weights
         raise UnknownModelError(
             f"could not load causal LM {name!r} ({exc.__class__.__name__}: {str(exc)[:300]}); give an "
@@ -190,7 +192,9 @@ def load_causal_lm(name: str, device: str = "cpu", dtype: str = "float32") -> tu
         ) from exc
     finally:
         hf_logging.enable_progress_bar()
-    model.to(device).eval()
+    if device != "auto":
+        model.to(device)
+    model.eval()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer

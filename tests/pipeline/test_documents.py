@@ -162,9 +162,11 @@ def test_a_store_larger_than_the_window_reads_the_documents_a_question_is_about(
     files = []
     for name, code in names.items():
         path = tmp_path / f"{name}.txt"
-        path.write_text(paragraphs(name, 150, code))
+        path.write_text(paragraphs(name, 40, code))  # about 900 tokens each
         files.append(path)
-    rag = MemoRAG(MemoryConfig(beta=1, window=1024))  # beta 1: together they do not fit SmolLM2's 8k window
+    # beta 1 and a reserve of 5632 positions leave the segments about 2.4k of SmolLM2's 8k window: each document
+    # fits alone, two fit together, three do not (the same routing as a store past 8k tokens, for a third the reading)
+    rag = MemoRAG(MemoryConfig(beta=1, window=1024, reserve=5632))
     rag.memorize(files, store=tmp_path / "store")
     memory = rag.memory
     assert memory.needs_routing and len(memory.segments) == 3

@@ -76,8 +76,10 @@ def test_self_supervised_data_trains_an_adapter_without_labels(tmp_path):
     assert manifest["metrics"]["steps"] == 2 and manifest["data"]["source"]["kind"] == "self-supervised"
 
     from memorag import MemoRAG, MemoryConfig
+    from memorag.recall import RecallConfig
 
-    rag = MemoRAG(MemoryConfig(max_clue_tokens=12), memory_adapter=adapter)
+    short = RecallConfig(spans=1, beam_width=2, max_span_tokens=8)  # one short span: the point is that it runs
+    rag = MemoRAG(MemoryConfig(max_clue_tokens=12), memory_adapter=adapter, recall=short)
     rag.memorize(ROWS[1]["context"])
     assert rag.recall(ROWS[1]["question"], strategy="copy")  # the adapted model drives grounded recall too
 
