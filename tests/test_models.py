@@ -53,3 +53,19 @@ def test_gemma_base_model_holds_a_kv_memory_and_reads_one_line_answers_from_it()
     assert memory.describe()["native_window"] == 32768 and memory.describe()["entries"] > 0
     answer = memory.answer("Where does the harbour master of Quillon keep the tide ledger?")
     assert answer and "\n" not in answer  # a base model's completion ends at its first line break
+
+
+def test_device_auto_lets_accelerate_place_a_model_folder(tiny_llama, tmp_path: Path):
+    """`device="auto"` is accelerate's device_map: on this CPU-only machine every layer lands on the CPU, and the
+    weights equal the saved ones (tests/test_gpu.py checks CUDA placement where a GPU exists)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    model, _ = tiny_llama
+    model.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(resolve("minilm").path).save_pretrained(tmp_path)  # any tokenizer: unused
+    loaded, _ = load_causal_lm(str(tmp_path), "auto", "float32")
+    expected = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    assert {parameter.device for parameter in loaded.parameters()} == {expected}
+    weight = loaded.model.layers[0].self_attn.q_proj.weight
+    assert torch.equal(weight.cpu(), model.model.layers[0].self_attn.q_proj.weight)

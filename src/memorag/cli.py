@@ -144,12 +144,21 @@ def cli(verbose: bool) -> None:
               help="Weight of the question against each clue in rrf fusion.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the files.")
 @DEVICE
+@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
+              help="Memorize on a Ray cluster (`pip install 'memorag[ray]'`; memory kinds kv and full): its actors "
+                   "read and embed the documents, this process writes the store. ADDRESS: HOST:PORT of the "
+                   "cluster's head (`ray start --head`); alone, or `auto`, the cluster this machine started last "
+                   "(or RAY_ADDRESS). Give it after FILES, or with a value.")
+@click.option("--ray-workers", type=click.IntRange(min=1), default=None,
+              help="Ray actors, one CPU each, each loading the models once (with --ray). Default: one per CPU of "
+                   "the cluster.")
 @click.option("--json", "as_json", is_flag=True, help="Print the timings as JSON.")
 @fail_cleanly()
 def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lock_timeout: float, memory_model: str, memory_adapter: str | None,
              memory_kind: str, beta: str | None, compressor: str, window: int, gist_chunk_tokens: int, embedder: str,
              chunk_tokens: int, chunk_overlap: int, retriever: str, bm25_weight: float, fusion: str,
-             question_weight: float, encoding: str, device: str, as_json: bool) -> None:
+             question_weight: float, encoding: str, device: str, ray_address: str | None, ray_workers: int | None,
+             as_json: bool) -> None:
     """Read FILES (text, Markdown, HTML, PDF or DOCX files, or folders of them) into a memory and an index saved
     at --store; a folder's files that cannot be read are skipped and listed."""
     from memorag.pipeline import MemoRAG
@@ -157,6 +166,8 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lo
 
     if append and force:
         raise click.UsageError("--append adds to the store and --force replaces it: give one of them")
+    if ray_workers and ray_address is None:
+        raise click.UsageError("--ray-workers sets the Ray actors of --ray: give --ray too")
     refuse_non_store(store)  # before any model loads
     if append and is_store(store):  # loaded outside the lock (models take seconds); memorize catches up under it
         rag = MemoRAG.load(store, device=device, memory_adapter=memory_adapter)
@@ -169,8 +180,9 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lo
                             retriever=retriever, bm25_weight=bm25_weight, fusion=fusion,
                             question_weight=question_weight, device=device),
         )
+    ray = {"executor": "ray", "ray_address": ray_address, "workers": ray_workers} if ray_address else {}
     timings = rag.memorize(list(files), store=store, progress=not as_json, encoding=encoding, append=append,
-                           overwrite=force, lock_timeout=lock_timeout)
+                           overwrite=force, lock_timeout=lock_timeout, **ray)
     info = rag.memory.describe()
     data = {"store": str(store), "timings": timings, "memory": info, "chunks": len(rag.retriever.chunks),
             "skipped": [{"path": s.path, "reason": s.reason} for s in rag.skipped_inputs]}

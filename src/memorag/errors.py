@@ -74,6 +74,19 @@ class EmptyStoreError(MemoRAGError, ValueError):
     """A delete would leave no document."""
 
 
+# ----- memorize on Ray (memorag.distributed) ---------------------------------------------------------------------
+class RayUnavailableError(MemoRAGError):
+    """`executor="ray"` cannot start: Ray is not installed, or no Ray cluster answers at the address given."""
+
+
+class RayUnsupportedError(MemoRAGError, ValueError):
+    """A memory kind whose documents Ray workers cannot memorize apart (gist, none)."""
+
+
+class RayWorkerError(MemoRAGError, RuntimeError):
+    """A Ray worker died on a document more often than it is restarted."""
+
+
 # ----- the HTTP service (memorag serve, memorag.server): each maps to one HTTP status in server/envelope.py -----
 class ExposedServerError(MemoRAGError):
     """`memorag serve` was asked to listen beyond the loopback interface without an API key."""

@@ -17,6 +17,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from memorag.recall.base import RecallConfig
 from memorag.types import Answer, Clue, Document, EvidencePassage
 
 MODES = ("memorag", "rag", "memory", "full")
+EXECUTORS = ("local", "ray")  # who memorizes: this process, or Ray actors (memorag.distributed)
 ROUTING_HITS = 20  # retrieval hits whose documents a routed memory reads first
 LOAD_ATTEMPTS = 5  # reads of the manifest when a writer keeps replacing the store under a reader
 
@@ -241,7 +243,8 @@ class MemoRAG:
     def memorize(
         self, inputs: Input | Sequence[Input], store: str | Path | None = None, progress: bool = False,
         encoding: str = "utf-8", append: bool = False, overwrite: bool = False,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT, executor: str = "local", ray_address: str = "auto",
+        workers: int | None = None,
     ) -> dict[str, float]:
         """Read texts (str), files or folders (Path) into memory and index; with `store`, save there.
 
@@ -250,40 +253,62 @@ class MemoRAG:
         a store this pipeline was loaded from (or `append=True`: any store, created when absent) gets the
         documents added to its newest revision; another existing store is replaced only with `overwrite=True`;
         a path that is not a store is refused untouched (NotOursError).
-        """
-        if store is None:
-            return self._memorize(self._read_inputs(inputs, encoding), progress)
-        from memorag.store import is_store, refuse_non_store, store_lock
 
-        path = Path(store)
-        refuse_non_store(path)  # before the lock file is made beside it, and before any model loads
-        with store_lock(path, lock_timeout, _waiting_message if progress else None):
-            self._prepare_write(path, append, overwrite)
-            timings = self._memorize(self._read_inputs(inputs, encoding), progress)
-            if not timings and is_store(path):
-                return timings  # every document is already there, unchanged: nothing to write
-            started = time.perf_counter()
-            self._write(path)  # the manifest records the timings above; its own save time is not in it
-            timings["save"] = time.perf_counter() - started
-            self.timings["save"] = self.timings.get("save", 0.0) + timings["save"]
+        `executor="ray"`: `workers` Ray actors (None: one per CPU of the cluster at `ray_address`) memorize and
+        embed the documents, and this process commits them (memorag.distributed; memory kinds kv and full).
+        """
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
+        path = None if store is None else Path(store)
+        if path is not None:
+            from memorag.store import refuse_non_store
+
+            refuse_non_store(path)  # before the lock file is made beside it, Ray connects or any model loads
+        with self._executor(executor, ray_address, workers) as cluster:
+            if path is None:
+                return self._memorize(self._read_inputs(inputs, encoding), progress, cluster)
+            from memorag.store import is_store, store_lock
+
+            with store_lock(path, lock_timeout, _waiting_message if progress else None):
+                self._prepare_write(path, append, overwrite)
+                timings = self._memorize(self._read_inputs(inputs, encoding), progress, cluster)
+                if not timings and is_store(path):
+                    return timings  # every document is already there, unchanged: nothing to write
+                started = time.perf_counter()
+                self._write(path)  # the manifest records the timings above; its own save time is not in it
+                timings["save"] = time.perf_counter() - started
+                self.timings["save"] = self.timings.get("save", 0.0) + timings["save"]
         return timings
+
+    def _executor(self, executor: str, ray_address: str, workers: int | None) -> AbstractContextManager[Any]:
+        """None for the local executor; a connected memorag.distributed.RayCluster for "ray"."""
+        if executor == "local":
+            return nullcontext()
+        from memorag.distributed import check_kind, connect
+
+        check_kind(self.memory_config)  # before connecting; checked again once a store is read
+        return connect(ray_address, workers)
 
     def _read_inputs(self, inputs: Input | Sequence[Input], encoding: str) -> list[Document]:
         batch = read_inputs(inputs, encoding, first_number=next_text_number(self.documents))
         self.skipped_inputs = batch.skipped
         return batch.documents
 
-    def _memorize(self, documents: list[Document], progress: bool) -> dict[str, float]:
-        """Memorize and index `documents`: one already held (same source and text; for unnamed texts, the same
-        text) is skipped; one whose source is held with another text replaces that version."""
+    def _memorize(self, documents: list[Document], progress: bool, cluster: Any = None) -> dict[str, float]:
+        """Memorize and index `documents` (here, or on `cluster`: a memorag.distributed.RayCluster): one already
+        held (same source and text; for unnamed texts, the same text) is skipped; one whose source is held with
+        another text replaces that version."""
         documents, replaced = sort_out(self.documents, documents)
         if not documents:
             return {}
         outdated = [self.documents[index] for index in replaced]
-        timings = dict(self.memory.memorize(documents, progress=progress))
-        started = time.perf_counter()
-        self.retriever.add(documents, first_doc_id=len(self.documents), progress=progress)
-        timings["embed_and_index"] = time.perf_counter() - started
+        if cluster is not None:
+            timings = cluster.memorize(self, documents, progress)
+        else:
+            timings = dict(self.memory.memorize(documents, progress=progress))
+            started = time.perf_counter()
+            self.retriever.add(documents, first_doc_id=len(self.documents), progress=progress)
+            timings["embed_and_index"] = time.perf_counter() - started
         self.documents += documents
         if outdated:  # after the new versions are in, so a store never holds neither
             timings.update(self._forget(self._positions(outdated), progress))

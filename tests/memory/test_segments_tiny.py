@@ -10,6 +10,7 @@ from memorag.config import MemoryConfig
 from memorag.errors import MemoryBudgetError
 from memorag.memory.kv import KVMemory
 from memorag.memory.rope import inverse_frequencies, rotate
+from memorag.memory.segments import segment_from_bytes, segment_to_bytes
 from memorag.types import Document
 
 A = Document("a.txt", "Ada Lovelace wrote the first published program for the engine. " * 2)
@@ -55,6 +56,24 @@ def test_layout_moves_a_segment_by_the_entries_before_it(tiny_llama):
     b_sources = memory.sources[0][:, start:]
     assert int(b_sources.min()) >= memory.protected + memory.segments[0].tokens
     assert int(memory.sources[0].max()) < memory.tokens_read
+
+
+def test_segments_read_elsewhere_at_the_planned_betas_equal_memorize(tiny_llama):
+    """What a Ray worker does (memorag.distributed): the driver plans, another memory reads, the driver adds."""
+    driver, worker = memory_of(tiny_llama, [[A]], beta=None), memory_of(tiny_llama, [], beta=None)
+    betas = driver.plan([B, C])  # the batch's betas, chosen beside what the driver holds
+    segments = [worker.read_segments([d], [beta])[0] for d, beta in zip([B, C], betas, strict=True)]
+    assert worker.segments == []  # reading changes nothing
+    driver.add_segments([segment_from_bytes(*segment_to_bytes(s)) for s in segments])
+    assert same_segments(driver.segments, memory_of(tiny_llama, [[A], [B, C]], beta=None).segments)
+
+
+def test_a_segment_round_trips_through_bytes_exactly(tiny_llama):
+    (segment,) = memory_of(tiny_llama, [[A]]).segments
+    counts, data = segment_to_bytes(segment)
+    assert isinstance(data, bytes) and counts["tokens"] == segment.tokens and counts["beta"] == 2
+    back = segment_from_bytes(counts, data)
+    assert same_segments([back], [segment]) and back.keys[0].dtype == segment.keys[0].dtype
 
 
 def test_removing_a_document_leaves_the_others_byte_identical(tiny_llama):

@@ -76,6 +76,20 @@ def test_add_appends_documents_with_new_ids(retriever: Retriever) -> None:
         retriever.add([Document("again", "text")], first_doc_id=3)
 
 
+def test_vectors_embedded_elsewhere_index_as_add_would(hashing_embedder: Any) -> None:
+    plain, given = Retriever(hashing_embedder, CONFIG), Retriever(hashing_embedder, CONFIG)
+    plain.add(documents(), first_doc_id=0)
+    vectors = given.embed(documents())  # what a Ray worker returns; nothing is indexed yet
+    assert len(given.chunks) == 0 and vectors.shape == (len(plain.chunks), hashing_embedder.dimension)
+    hashing_embedder.seen.clear()
+    given.add(documents(), first_doc_id=0, vectors=vectors)
+    assert hashing_embedder.seen == [] and given.chunks == plain.chunks
+    assert (given.index.vectors() == plain.index.vectors()).all()
+    with pytest.raises(ValueError, match="shape"):
+        given.add([Document("more.txt", "The moon pulls the tides. " * 5)], first_doc_id=3, vectors=vectors)
+    assert given.chunks == plain.chunks  # refused before anything changed
+
+
 def test_progress_bar_build(hashing_embedder: Any) -> None:
     retriever = Retriever(hashing_embedder, CONFIG)
     retriever.build(documents(), progress=True)

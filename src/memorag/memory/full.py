@@ -23,9 +23,9 @@ class FullMemory(KVMemory):
     def __init__(self, config: MemoryConfig, model: Any = None, tokenizer: Any = None) -> None:
         super().__init__(replace(config, beta=1), model, tokenizer)
 
-    def memorize(self, documents: Sequence[Document], progress: bool = False) -> dict[str, float]:
+    def plan(self, documents: Sequence[Document]) -> list[int]:
         try:
-            return super().memorize(documents, progress)
+            return super().plan(documents)
         except MemoryBudgetError as exc:
             raise MemoryBudgetError(
                 f"memory kind 'full' keeps every token, and this context does not fit the memory model's "

@@ -202,40 +202,69 @@ class KVMemory:
         """Memorize each document as its own segment after the instruction prefix. All new documents get one
         beta, the smallest with which they fit the window beside the memory there; when none does, each gets
         the smallest beta with which it fits alone, and questions read the segments `focus` picks."""
+        started = time.perf_counter()
+        self.add_segments(self.read_segments(documents, self.plan(documents), progress))
+        return {"memory_prefill": time.perf_counter() - started}
+
+    def plan(self, documents: Sequence[Document]) -> list[int]:
+        """The beta `memorize` would give each of `documents` now (reads the instruction prefix if not yet):
+        what a driver hands the workers that memorize the documents apart (memorag.distributed)."""
+        self._read_prefix()
+        return self._betas([len(stream) for stream in self._streams(documents)])
+
+    def read_segments(
+        self, documents: Sequence[Document], betas: Sequence[int], progress: bool = False
+    ) -> list[Segment]:
+        """Each document's segment at its beta, read after the instruction prefix alone; the memory is unchanged."""
         from transformers import DynamicCache
 
-        started = time.perf_counter()
+        prefix = self._read_prefix()
         compressor = make_compressor(self.config.compressor, self.config.pool_kernel)
         inv_freq = self._frequencies()
-        if self.prefix is None:
-            prefix_ids = self.tokenizer(self.frame.prefix, add_special_tokens=False)["input_ids"]
-            cache = DynamicCache()
-            sources = self._read_window(cache, prefix_ids, compressor, inv_freq, 0, len(prefix_ids), 1)
-            self.prefix = Prefix([self._stored(layer.keys) for layer in cache.layers],
-                                 [self._stored(layer.values) for layer in cache.layers], sources)
-        streams = [self.tokenizer(document_header(document) + document.text, add_special_tokens=False)["input_ids"]
-                   for document in documents]
-        betas = self._betas([len(stream) for stream in streams])
+        streams = self._streams(documents)
         base = self.protected
-        cache = DynamicCache(ddp_cache_data=list(zip(self.prefix.keys, self.prefix.values)))
+        cache = DynamicCache(ddp_cache_data=list(zip(prefix.keys, prefix.values)))
         bar = _progress(sum(len(stream) for stream in streams), progress)
+        segments = []
         for stream, beta in zip(streams, betas, strict=True):
-            sources = [torch.empty((layer.shape[1], 0), dtype=torch.long, device=layer.device)
-                       for layer in self.prefix.keys]
+            sources = [torch.empty((layer.shape[1], 0), dtype=torch.long, device=layer.device) for layer in prefix.keys]
             for start in range(0, len(stream), self.config.window):
                 ids = stream[start : start + self.config.window]
                 kept = self._read_window(cache, ids, compressor, inv_freq, base + start, base, beta)
                 sources = [torch.cat((old, new), dim=1) for old, new in zip(sources, kept, strict=True)]
                 bar.update(len(ids))
-            self.segments.append(Segment(
+            segments.append(Segment(
                 tokens=len(stream), beta=beta, keys=[self._stored(layer.keys[:, :, base:]) for layer in cache.layers],
                 values=[self._stored(layer.values[:, :, base:]) for layer in cache.layers], sources=sources,
             ))
             crop(cache, base)
         bar.close()
+        return segments
+
+    def add_segments(self, segments: Sequence[Segment]) -> None:
+        """Append segments `read_segments` made (here or in another process with the same model and config)."""
+        self.segments += segments
         self.chosen = None
         self._changed()
-        return {"memory_prefill": time.perf_counter() - started}
+
+    def _read_prefix(self) -> Prefix:
+        """The instruction prefix's entries, read once."""
+        from transformers import DynamicCache
+
+        if self.prefix is not None:
+            return self.prefix
+        compressor = make_compressor(self.config.compressor, self.config.pool_kernel)
+        prefix_ids = self.tokenizer(self.frame.prefix, add_special_tokens=False)["input_ids"]
+        cache = DynamicCache()
+        sources = self._read_window(cache, prefix_ids, compressor, self._frequencies(), 0, len(prefix_ids), 1)
+        self.prefix = Prefix([self._stored(layer.keys) for layer in cache.layers],
+                             [self._stored(layer.values) for layer in cache.layers], sources)
+        return self.prefix
+
+    def _streams(self, documents: Sequence[Document]) -> list[list[int]]:
+        """Each document's token ids as memorized: its header, then its text."""
+        return [self.tokenizer(document_header(document) + document.text, add_special_tokens=False)["input_ids"]
+                for document in documents]
 
     def _stored(self, tensor: torch.Tensor) -> torch.Tensor:
         """Rounded through the storage dtype now, so the answers of this process equal those after a load."""

@@ -8,6 +8,8 @@ segment moves by the entries of the chosen segments before it (one more RoPE rot
 by the tokens of every document before it, so sources index the stream `prefix + document 1 + document 2 ...`
 whichever segments are chosen. A store written before segments existed loads as one segment that holds all its
 documents (`documents` > 1): it is laid out as it was, and cannot lose one document without memorizing again.
+`segment_to_bytes` / `segment_from_bytes` carry one segment between processes (memorag.distributed) as safetensors
+bytes and a dict of its counts: no pickle.
 """
 
 from __future__ import annotations
@@ -102,4 +104,32 @@ def choose_segments(segments: Sequence[Segment], order: Sequence[int], capacity:
     return tuple(sorted(chosen))
 
 
-__all__ = ["Prefix", "Segment", "choose_segments", "lay_out", "segment_of_documents"]
+def segment_to_bytes(segment: Segment) -> tuple[dict[str, int], bytes]:
+    """(counts, tensors) of one segment: its counts as a JSON-able dict, its tensors as safetensors bytes, each
+    in its own dtype (already rounded through the storage dtype: kv.py), so the round trip is exact."""
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    for i, (k, v, s) in enumerate(zip(segment.keys, segment.values, segment.sources, strict=True)):
+        tensors[f"keys.{i}"], tensors[f"values.{i}"] = k.cpu().contiguous(), v.cpu().contiguous()
+        tensors[f"sources.{i}"] = s.cpu().contiguous()
+    counts = {"tokens": segment.tokens, "beta": segment.beta, "documents": segment.documents,
+              "layers": len(segment.keys)}
+    return counts, save(tensors)
+
+
+def segment_from_bytes(counts: dict[str, int], data: bytes, device: torch.device | str = "cpu") -> Segment:
+    """The segment `segment_to_bytes` gave (counts, data), its tensors on `device`."""
+    from safetensors.torch import load
+
+    tensors = load(data)
+    layers = range(counts["layers"])
+    return Segment(
+        counts["tokens"], counts["beta"], [tensors[f"keys.{i}"].to(device) for i in layers],
+        [tensors[f"values.{i}"].to(device) for i in layers], [tensors[f"sources.{i}"].to(device) for i in layers],
+        counts["documents"],
+    )
+
+
+__all__ = ["Prefix", "Segment", "choose_segments", "lay_out", "segment_from_bytes", "segment_of_documents",
+           "segment_to_bytes"]

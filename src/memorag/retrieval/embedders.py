@@ -168,6 +168,10 @@ def make_embedder(name: str = "minilm", device: str = "cpu", batch_size: int = 3
     SentenceTransformerEmbedder for every other model."""
     if runtime not in EMBEDDER_RUNTIMES:
         raise ValueError(f"runtime must be one of {EMBEDDER_RUNTIMES}, not {runtime!r}")
+    if device == "auto":  # the memory model placed by accelerate (device_map "auto"): the embedder takes one GPU
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     source = resolve(name)
     settings = _mean_pooled_folder(Path(source.path)) if source.is_local else None
     if settings is None:

@@ -96,25 +96,35 @@ class Retriever:
         self._document_count = 0
         self.add(documents, first_doc_id=0, progress=progress)
 
-    def add(self, documents: Sequence[Document], first_doc_id: int, progress: bool = False) -> list[Chunk]:
-        """Index more documents, numbered from `first_doc_id`; returns their chunks (ids follow the last)."""
+    def add(
+        self, documents: Sequence[Document], first_doc_id: int, progress: bool = False,
+        vectors: np.ndarray | None = None,
+    ) -> list[Chunk]:
+        """Index more documents, numbered from `first_doc_id`; returns their chunks (ids follow the last).
+        `vectors` (n_chunks, dimension): their chunks' vectors as `embed` gave them elsewhere (a Ray worker),
+        so nothing is embedded here; ValueError when they are not one per chunk."""
         if self._chunks and first_doc_id <= self._chunks[-1].doc_id:
             raise ValueError(f"first_doc_id must exceed the last indexed doc id {self._chunks[-1].doc_id}")
-        new = chunk_documents(
-            documents,
-            self.embedder.tokenizer,
-            self.config.chunk_tokens,
-            self.config.chunk_overlap,
-            first_doc_id=first_doc_id,
-            first_chunk_id=len(self._chunks),
-        )
-        vectors = self._embed_chunks(new, progress)  # before touching state: a failure leaves it as it was
+        new = self._chunk(documents, first_doc_id, len(self._chunks))
+        if vectors is None:
+            vectors = self._embed_chunks(new, progress)  # before touching state: a failure leaves it as it was
+        elif vectors.shape != (len(new), self.embedder.dimension):
+            raise ValueError(f"vectors of shape {vectors.shape} given for {len(new)} chunks of dimension "
+                             f"{self.embedder.dimension}: pass what Retriever.embed returns for these documents")
         lexical = LexicalIndex.build([chunk.text for chunk in [*self._chunks, *new]], self.config.language)
         self._index.add(vectors)
         self._chunks.extend(new)
         self._lexical = lexical
         self._document_count = max(self._document_count, first_doc_id + len(documents))
         return new
+
+    def embed(self, documents: Sequence[Document], progress: bool = False) -> np.ndarray:
+        """The vectors (n_chunks, dimension) `add` would index for `documents`, in chunk order; nothing changes."""
+        return self._embed_chunks(self._chunk(documents, 0, 0), progress)
+
+    def _chunk(self, documents: Sequence[Document], first_doc_id: int, first_chunk_id: int) -> list[Chunk]:
+        return chunk_documents(documents, self.embedder.tokenizer, self.config.chunk_tokens,
+                               self.config.chunk_overlap, first_doc_id=first_doc_id, first_chunk_id=first_chunk_id)
 
     def remove_documents(self, doc_ids: Collection[int]) -> int:
         """Drop the chunks of documents `doc_ids`, their vectors and BM25 postings; returns how many chunks went.
