@@ -144,6 +144,9 @@ def cli(verbose: bool) -> None:
               help="Weight of the question against each clue in rrf fusion.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the files.")
 @DEVICE
+@click.option("--dtype", type=click.Choice(("float32", "float16", "bfloat16")), default="float32", show_default=True,
+              help="torch dtype of the memory model (bfloat16 on GPUs); the store records it, so ask reads the "
+                   "memory back in it.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
               help="Memorize on a Ray cluster (`pip install 'memorag[ray]'`; memory kinds kv and full): its actors "
                    "read and embed the documents, this process writes the store. ADDRESS: HOST:PORT of the "
@@ -157,7 +160,7 @@ def cli(verbose: bool) -> None:
 def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lock_timeout: float, memory_model: str, memory_adapter: str | None,
              memory_kind: str, beta: str | None, compressor: str, window: int, gist_chunk_tokens: int, embedder: str,
              chunk_tokens: int, chunk_overlap: int, retriever: str, bm25_weight: float, fusion: str,
-             question_weight: float, encoding: str, device: str, ray_address: str | None, ray_workers: int | None,
+             question_weight: float, encoding: str, device: str, dtype: str, ray_address: str | None, ray_workers: int | None,
              as_json: bool) -> None:
     """Read FILES (text, Markdown, HTML, PDF or DOCX files, or folders of them) into a memory and an index saved
     at --store; a folder's files that cannot be read are skipped and listed."""
@@ -175,7 +178,7 @@ def memorize(files: tuple[Path, ...], store: Path, append: bool, force: bool, lo
         rag = MemoRAG(
             MemoryConfig(model=memory_model, kind=memory_kind, beta=int(beta) if beta else None,
                          compressor=compressor, window=window, gist_chunk_tokens=gist_chunk_tokens, device=device,
-                         adapter=memory_adapter),
+                         dtype=dtype, adapter=memory_adapter),
             RetrievalConfig(embedder=embedder, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap,
                             retriever=retriever, bm25_weight=bm25_weight, fusion=fusion,
                             question_weight=question_weight, device=device),
