@@ -132,3 +132,14 @@ def test_choose_beta_picks_the_smallest_that_fits_and_refuses_what_cannot():
         choose_beta(60_000, 0, MemoryConfig(beta=8), 8192)
     with pytest.raises(MemoryBudgetError, match="split"):
         choose_beta(10_000_000, 0, config, 8192)
+
+
+def test_segments_are_held_in_float16_and_laid_out_in_the_models_dtype(tiny_llama, tmp_path):
+    memory = make_memory(tiny_llama, beta=4)
+    memory.memorize([Document("a", TEXT), Document("b", TEXT[::-1])])
+    held = [t for s in memory.segments for t in (*s.keys, *s.values)] + [*memory.prefix.keys, *memory.prefix.values]
+    assert {t.dtype for t in held} == {torch.float16}  # half the RAM of float32: a large memory is gigabytes
+    assert {k.dtype for k in memory.keys} == {memory.model.dtype} == {torch.float32}
+    loaded = KVMemory.load(tmp_path, memory.save(tmp_path), memory.config, *tiny_llama)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.segments[1].keys, memory.segments[1].keys, strict=True))
+    assert torch.equal(question_logits(loaded, [5, 6, 7]), question_logits(memory, [5, 6, 7]))

@@ -139,7 +139,7 @@ class KVMemory:
             return [], [], []
         if self._layout is None:
             chosen = range(len(self.segments)) if self.chosen is None else self.chosen
-            self._layout = lay_out(self.prefix, self.segments, list(chosen), self._frequencies())
+            self._layout = lay_out(self.prefix, self.segments, list(chosen), self._frequencies(), self.model.dtype)
         return self._layout
 
     def _frequencies(self) -> list[torch.Tensor]:
@@ -223,7 +223,8 @@ class KVMemory:
         inv_freq = self._frequencies()
         streams = self._streams(documents)
         base = self.protected
-        cache = DynamicCache(ddp_cache_data=list(zip(prefix.keys, prefix.values)))
+        dtype = self.model.dtype
+        cache = DynamicCache(ddp_cache_data=[(k.to(dtype), v.to(dtype)) for k, v in zip(prefix.keys, prefix.values)])
         bar = _progress(sum(len(stream) for stream in streams), progress)
         segments = []
         for stream, beta in zip(streams, betas, strict=True):
@@ -267,8 +268,10 @@ class KVMemory:
                 for document in documents]
 
     def _stored(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Rounded through the storage dtype now, so the answers of this process equal those after a load."""
-        return tensor.to(STORAGE_DTYPE).to(self.model.dtype).contiguous()
+        """Kept in the storage dtype, in memory as in the store: half the RAM of float32 segments (a 1M-token
+        memory holds gigabytes), and the answers of this process equal those after a load. `lay_out` hands the
+        model its own dtype."""
+        return tensor.to(STORAGE_DTYPE).contiguous()
 
     def _betas(self, lengths: Sequence[int]) -> list[int]:
         """One beta for all new documents when they fit beside the memory there, else one per document alone."""
@@ -400,11 +403,12 @@ class KVMemory:
         try:
             with safe_open(str(path), framework="pt") as handle:
                 layers = len(memory.model.model.layers)
-                device, dtype = memory.model.device, memory.model.dtype
+                device = memory.model.device
 
-                def part(name: str) -> tuple[list[torch.Tensor], ...]:
+                def part(name: str) -> tuple[list[torch.Tensor], ...]:  # kept as stored (memorize's _stored)
                     return tuple([handle.get_tensor(f"{name}{field}.{i}").to(device, kind) for i in range(layers)]
-                                 for field, kind in (("keys", dtype), ("values", dtype), ("sources", torch.long)))
+                                 for field, kind in (("keys", STORAGE_DTYPE), ("values", STORAGE_DTYPE),
+                                                     ("sources", torch.long)))
 
                 if (handle.metadata() or {}).get("format") == MEMORY_FORMAT:
                     memory.prefix = Prefix(*part("prefix."))

@@ -28,8 +28,8 @@ class Segment:
 
     tokens: int  # tokens of the memorized stream the segment read (document headers included)
     beta: int
-    keys: list[torch.Tensor]  # per layer (1, H_kv, n, d), rotated at positions P .. P+n-1
-    values: list[torch.Tensor]  # per layer (1, H_kv, n, d)
+    keys: list[torch.Tensor]  # per layer (1, H_kv, n, d), rotated at positions P .. P+n-1, in the storage dtype
+    values: list[torch.Tensor]  # per layer (1, H_kv, n, d), in the storage dtype
     sources: list[torch.Tensor]  # per layer (H_kv, n): stream token index, counted from P in the segment's frame
     documents: int = 1
 
@@ -52,9 +52,12 @@ class Prefix:
 
 
 def lay_out(
-    prefix: Prefix, segments: Sequence[Segment], chosen: Sequence[int], inv_freq: Sequence[torch.Tensor]
+    prefix: Prefix, segments: Sequence[Segment], chosen: Sequence[int], inv_freq: Sequence[torch.Tensor],
+    dtype: torch.dtype | None = None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-    """(keys, values, sources) per layer of the prefix followed by the `chosen` segments, in document order."""
+    """(keys, values, sources) per layer of the prefix followed by the `chosen` segments, in document order, keys
+    and values in `dtype` (the model's; None: as held). Segments are held in the storage dtype (float16: half the
+    RAM); only the laid-out memory, at most a window's worth, is in the model's."""
     base = prefix.entries
     starts, total = [], base
     for segment in segments:
@@ -62,17 +65,17 @@ def lay_out(
         total += segment.tokens
     keys, values, sources = [], [], []
     for layer in range(len(prefix.keys)):
-        layer_keys, layer_values = [prefix.keys[layer]], [prefix.values[layer]]
+        layer_keys, layer_values = [prefix.keys[layer].to(dtype)], [prefix.values[layer].to(dtype)]
         layer_sources = [prefix.sources[layer]]
         offset = 0
         for index in sorted(chosen):
             segment = segments[index]
-            segment_keys = segment.keys[layer]
+            segment_keys = segment.keys[layer].to(dtype)
             if offset:
                 delta = torch.full(segment_keys.shape[:-1], offset, device=segment_keys.device)
                 segment_keys = rotate(segment_keys, delta, inv_freq[layer])
             layer_keys.append(segment_keys)
-            layer_values.append(segment.values[layer])
+            layer_values.append(segment.values[layer].to(dtype))
             layer_sources.append(segment.sources[layer] - base + starts[index])
             offset += segment.entries
         keys.append(torch.cat(layer_keys, dim=2))
