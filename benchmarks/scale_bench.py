@@ -110,9 +110,10 @@ def ask_latency(store: Path, repeats: int) -> dict[str, float]:
     return latency
 
 
-def run_large(corpus: Path, store: Path, repeats: int) -> dict[str, Any]:
+def run_large(corpus: Path, store: Path, repeats: int, beta: int | None) -> dict[str, Any]:
     tokens = corpus_tokens(corpus)
-    wall, _ = run_cli("memorize", str(corpus), "--store", str(store), *(["--force"] if store.exists() else []))
+    wall, _ = run_cli("memorize", str(corpus), "--store", str(store), *(["--force"] if store.exists() else []),
+                      *(["--beta", str(beta)] if beta else []))
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     manifest = json.loads((store / "manifest.json").read_text(encoding="utf-8"))
     sizes = store_bytes(store)
@@ -123,7 +124,8 @@ def run_large(corpus: Path, store: Path, repeats: int) -> dict[str, Any]:
         "memorize_wall_s": round(wall, 1), "tokens_per_s": round(tokens / wall, 1),
         "timings": manifest["timings"], "peak_rss_mb": round(peak),
         "store_bytes": total, "store_bytes_by_file": sizes, "bytes_per_token": round(total / tokens, 1),
-        "memory_entries": memory_state.get("entries"), "ask_wall_s": ask_latency(store, repeats),
+        "memory_entries": memory_state.get("entries"), "beta": memory_state.get("beta"),
+        "ask_wall_s": ask_latency(store, repeats),
         "cores": _cores(),
     }
 
@@ -210,7 +212,8 @@ def large_table(result: dict[str, Any]) -> str:
              f"| peak RSS | {result['peak_rss_mb']:,} MB |",
              f"| store | {_mb(result['store_bytes'])}, {result['bytes_per_token']:,.0f} bytes per token; "
              + ", ".join(f"{k} {_mb(v)}" for k, v in list(result["store_bytes_by_file"].items())[:5]) + " |",
-             f"| memory entries | {result['memory_entries']:,} |" if result.get("memory_entries") else None,
+             (f"| memory | {result['memory_entries']:,} entries, beta {result['beta']} |"
+              if result.get("memory_entries") else None),
              (f"| `memorag ask`, fresh process | rag {result['ask_wall_s']['rag']} s, "
              f"memorag {result['ask_wall_s']['memorag']} s |")]
     return "\n".join(line for line in lines if line) + "\n"
@@ -246,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     large.add_argument("--corpus", type=Path, required=True)
     large.add_argument("--store", type=Path, required=True)
     large.add_argument("--repeats", type=int, default=2)
+    large.add_argument("--beta", type=int, default=None,
+                       help="memorize --beta (default: the smallest that fits each document, often 1 on many small "
+                            "files: an uncompressed memory of about 23 KB per token)")
     workers = sub.add_parser("workers")
     workers.add_argument("--tokens", type=int, default=60_000)
     workers.add_argument("--corpus", type=Path, default=None)
@@ -261,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(build_corpus(args.tokens, args.out), indent=1))
         return 0
     if args.step == "large":
-        result = run_large(args.corpus, args.store, args.repeats)
+        result = run_large(args.corpus, args.store, args.repeats, args.beta)
         table = large_table(result)
     elif args.step == "workers":
         result = run_workers(args.tokens, args.workers, args.corpus)
