@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -126,17 +127,12 @@ def run_large(corpus: Path, store: Path, repeats: int, beta: int | None) -> dict
         "store_bytes": total, "store_bytes_by_file": sizes, "bytes_per_token": round(total / tokens, 1),
         "memory_entries": memory_state.get("entries"), "beta": memory_state.get("beta"),
         "ask_wall_s": ask_latency(store, repeats),
-        "cores": _cores(),
+        "cores": len(os.sched_getaffinity(0)),
     }
 
 
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
-
-
 def start_cluster(cpus: int, temp: Path) -> tuple[str, Path]:
+    """A Ray head on 127.0.0.1 with `cpus` CPUs and its files in `temp`; (address, the ray command)."""
     ray = Path(sys.executable).parent / "ray"
     port = _free_port()
     subprocess.run([str(ray), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
@@ -164,7 +160,9 @@ def run_workers(tokens: int, workers: list[int], corpus: Path | None) -> dict[st
         plain, _ = run_cli("memorize", str(corpus), "--store", str(root / "plain"))
         rows.append({"path": "plain (one process)", "workers": 0, "wall_s": round(plain, 1),
                      "tokens_per_s": round(measured / plain, 1), "ratio": 1.0})
-        address, ray = start_cluster(max(workers), Path("/tmp") / f"ray-scale-{_free_port()}")
+        documents = len(list(corpus.iterdir()))
+        temp = Path(tempfile.mkdtemp(prefix="ray-scale-", dir="/tmp"))  # short: Ray's sockets live there
+        address, _ = start_cluster(max(workers), temp)
         try:
             for count in workers:
                 wall, _ = run_cli("memorize", str(corpus), "--store", str(root / f"ray-{count}"),
@@ -173,9 +171,22 @@ def run_workers(tokens: int, workers: list[int], corpus: Path | None) -> dict[st
                              "wall_s": round(wall, 1), "tokens_per_s": round(measured / wall, 1),
                              "ratio": round(plain / wall, 2)})
         finally:
-            subprocess.run([str(ray), "stop", "--address", address], capture_output=True, check=False)
-    return {"tokens": measured, "documents": len(list(corpus.iterdir())) if corpus.exists() else None,
-            "cores": _cores(), "rows": rows}
+            stop_cluster(temp)
+    return {"tokens": measured, "documents": documents, "cores": len(os.sched_getaffinity(0)), "rows": rows}
+
+
+def stop_cluster(temp: Path) -> None:
+    """Only the cluster started in `temp` (its processes name it; `ray stop` stops every cluster here)."""
+    import psutil
+
+    found = [p for p in psutil.process_iter(["cmdline"]) if any(str(temp) in part for part in p.info["cmdline"] or [])]
+    processes = {child.pid: child for p in found for child in [p, *p.children(recursive=True)]}
+    for process in processes.values():
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(list(processes.values()), timeout=10)
 
 
 HOURS = 3600.0

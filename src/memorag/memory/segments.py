@@ -53,10 +53,10 @@ class Prefix:
 
 def lay_out(
     prefix: Prefix, segments: Sequence[Segment], chosen: Sequence[int], inv_freq: Sequence[torch.Tensor],
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
     """(keys, values, sources) per layer of the prefix followed by the `chosen` segments, in document order, keys
-    and values in `dtype` (the model's; None: as held). Segments are held in the storage dtype (float16: half the
+    and values in `dtype` (the model's). Segments are held in the storage dtype (float16: half the
     RAM); only the laid-out memory, at most a window's worth, is in the model's."""
     base = prefix.entries
     starts, total = [], base
