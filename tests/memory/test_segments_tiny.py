@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 
 from memorag.config import MemoryConfig
 from memorag.errors import MemoryBudgetError
-from memorag.memory.kv import KVMemory
+from memorag.memory.kv import ROUTED_BETA, KVMemory
 from memorag.memory.rope import inverse_frequencies, rotate
 from memorag.memory.segments import segment_from_bytes, segment_to_bytes
 from memorag.types import Document
@@ -131,6 +131,17 @@ def test_documents_that_do_not_fit_together_are_routed_per_question(tiny_llama):
     assert 2 in memory.focus([2])
     with pytest.raises(MemoryBudgetError):
         memory.memorize([Document("huge.txt", "word " * 400)])  # alone it does not fit at beta 1
+
+
+def test_documents_routed_with_an_automatic_beta_are_compressed_at_least_routed_beta(tiny_llama):
+    first = Document("first.txt", "The first file fills the window uncompressed. " * 5)
+    later = [Document(f"{n}.txt", f"Document {n} says the code word is {n * 7}. " * 6) for n in range(2)]
+    memory = memory_of(tiny_llama, [[first], later], beta=None)  # the first fits whole; the later ones do not
+    assert memory.segments[0].beta == 1  # a memory that fits keeps the smallest ratio
+    assert [segment.beta for segment in memory.segments[1:]] == [ROUTED_BETA, ROUTED_BETA]
+    fixed = memory_of(tiny_llama, [[first], later], beta=1)  # a fixed beta is taken as given
+    assert all(segment.beta == 1 for segment in fixed.segments)
+    assert fixed.needs_routing and memory.entries < fixed.entries
 
 
 def test_a_memory_that_fits_keeps_every_segment_whatever_the_focus(tiny_llama):
