@@ -45,7 +45,8 @@ multi-hop pairs (fact A names a person, fact B about that person holds the answe
 subject) with {distractors} look-alike B facts per pair. R@k: share of questions whose needle chunks (all of them, for a pair)
 are in the evidence: q the question's own top k (standard RAG), union every query's top k together (mean size in
 "union size"), rrf_wW the top k of reciprocal-rank fusion with the question weighted W, clues_rrf the clues
-alone. Needle share: share of a pair's two facts found. Draft acc: the memory's draft answer contains the gold;
+alone; with --judge, judge_q the judge's top k of the question's pool (memorag's default) and judge_clues of the
+pool the clues widen (JudgeConfig's defaults, the memory model as judge). Needle share: share of a pair's two facts found. Draft acc: the memory's draft answer contains the gold;
 answer acc: the generator's answer from the fused top 3 does (only with --generate; n/a otherwise). Models that
 cannot write clues (base gemma3-270m) show only the draft figure. Full figures per k and per question: the
 script's JSON."""
@@ -147,22 +148,36 @@ def evidence_sets(per_query: list[Any], chunks: Any, k: int, weights: list[float
     return sets
 
 
-def score_question(question: Any, per_query: list[Any], retriever: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """Per k and method: (all needles found, share of needles found); and the union's size."""
+def score_question(question: Any, per_query: list[Any], retriever: Any, args: argparse.Namespace,
+                   judged: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """Per k and method: (all needles found, share of needles found); and the union's size. `judged`: method ->
+    chunk ids best first (a judge's ranking), scored on its top k."""
     from memorag.eval.needles import needle_chunks, needles_found
 
     holding = needle_chunks(question, retriever.chunks)
     found: dict[str, dict[str, Any]] = {}
     for k in args.ks:
         sets = evidence_sets(per_query, retriever.chunks, k, args.weights)
+        sets.update({name: set(ranking[:k]) for name, ranking in (judged or {}).items()})
         found[str(k)] = {name: needles_found(holding, ids) for name, ids in sets.items()}
         found[str(k)]["union_size"] = len(sets["union"])
     return found
 
 
 # ----- one memory configuration ------------------------------------------------------------------------------------
+def judged_rankings(judge: Any, question: str, clues: list[str], retriever: Any) -> dict[str, list[int]]:
+    """The judge's rankings (chunk ids, best first) of the question's pool alone (judge_q, memorag's default
+    with recall none) and of the pool the clues widen (judge_clues), as `MemoRAG.ask` builds them."""
+    rankings = {}
+    for name, texts in (("judge_q", []), ("judge_clues", clues)):
+        pool = retriever.pool(question, texts, judge.config.pool, judge.config.clue_hits)
+        rankings[name] = [p.chunk.chunk_id for p in judge.rerank(question, pool, len(pool))]
+    return rankings
+
+
 def ask_all(memory: Any, task: Any, retriever: Any, generator: Any, clue_model: bool, args: argparse.Namespace,
-            strategy: str = "generate", documents: list[Any] | None = None) -> list[dict[str, Any]]:
+            strategy: str = "generate", documents: list[Any] | None = None, judge: Any = None
+            ) -> list[dict[str, Any]]:
     from memorag.recall import recall_clues
     from memorag.retrieval.evidence import fuse_hits
 
@@ -188,7 +203,12 @@ def ask_all(memory: Any, task: Any, retriever: Any, generator: Any, clue_model: 
         started = time.perf_counter()
         per_query = retriever.search([question.question, *(clue.text for clue in clues)], 2 * max(args.ks))
         row["search_s"] = round(time.perf_counter() - started, 3)
-        row["found"] = score_question(question, per_query, retriever, args)
+        judged = None
+        if judge is not None:
+            started = time.perf_counter()
+            judged = judged_rankings(judge, question.question, [clue.text for clue in clues], retriever)
+            row["judge_s"] = round(time.perf_counter() - started, 2)
+        row["found"] = score_question(question, per_query, retriever, args, judged)
         if generator is not None and args.generate:
             weights = [args.answer_weight] + [1.0] * (len(per_query) - 1)
             evidence = fuse_hits(per_query, retriever.chunks, ANSWER_K, weights=weights)
@@ -218,7 +238,7 @@ def summarize(asked: list[dict[str, Any]], args: argparse.Namespace) -> dict[str
             for kind in ("single", "multi")
         }
     summary["latency_s"] = {stage: mean([r[f"{stage}_s"] for r in asked if f"{stage}_s" in r])
-                            for stage in ("recall", "search", "generate")}
+                            for stage in ("recall", "search", "judge", "generate")}
     return summary
 
 
@@ -226,8 +246,8 @@ def _methods(rows: list[dict[str, Any]], k: str) -> list[str]:
     return [m for m in rows[0]["found"][k] if m != "union_size"] if rows else []
 
 
-def run_config(config: Any, task: Any, tokens: int, retriever: Any, generator: Any, args: argparse.Namespace
-               ) -> list[dict[str, Any]]:
+def run_config(config: Any, task: Any, tokens: int, retriever: Any, generator: Any, args: argparse.Namespace,
+               judge: Any = None) -> list[dict[str, Any]]:
     """One memorize, then one row per recall strategy (--recall) the memory kind supports."""
     from memorag.errors import MemoRAGError, MemoryBudgetError
     from memorag.memory.registry import make_memory
@@ -255,7 +275,7 @@ def run_config(config: Any, task: Any, tokens: int, retriever: Any, generator: A
         strategies = [s for s in strategies if s != "attention"]  # attention reads kv/full memories only
     rows = []
     for strategy in strategies:
-        asked = ask_all(memory, task, retriever, generator, clue_model, args, strategy, documents)
+        asked = ask_all(memory, task, retriever, generator, clue_model, args, strategy, documents, judge)
         rows.append({**row, "strategy": strategy, "status": "ok", "clue_figures": clue_model,
                      **summarize(asked, args), "questions": asked})
         rows[-1]["peak_rss_mb"], rows[-1]["peak_rss_scope"] = peak_rss_mb(), "config" if rss_reset else "process"
@@ -295,6 +315,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     embedder = SentenceTransformerEmbedder("minilm")
     needs_generator = args.generate or "none" in args.kinds
     generator = from_config(GenerationConfig(model=args.generator)) if needs_generator else None
+    judge = None
+    if args.judge:  # the default judge: the first memory model, JudgeConfig's defaults
+        from memorag.config import JudgeConfig
+        from memorag.retrieval.judge import QueryLikelihoodJudge
+
+        judge = QueryLikelihoodJudge(*load_causal_lm(first.model, first.device, first.dtype), JudgeConfig(),
+                                     name=first.model)
     tasks, rows = [], []
     for source in args.sources:
         for tokens in args.lengths:
@@ -306,7 +333,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 info["rag_answer_accuracy"] = rag_answers(task, retriever, generator)
             tasks.append(info)
             for config in memory_configs(args):
-                for row in run_config(config, task, tokens, retriever, generator, args):
+                for row in run_config(config, task, tokens, retriever, generator, args, judge):
                     rows.append(row)
                     print(f"[{time.perf_counter() - started:7.1f}s] {task.source} {tokens} {config.model} "
                           f"{config.kind} {config.compressor} {config.beta} {row.get('strategy')}: {row['status'][:80]}",
@@ -334,6 +361,8 @@ def _recall_cell(row: dict[str, Any], kind: str, k: str, methods: list[str]) -> 
 def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
     k = str(ANSWER_K if ANSWER_K in args.ks else args.ks[0])
     methods = ["question", "union", *(f"rrf_w{w:g}" for w in args.weights), "clues_rrf"]
+    if any("judge_s" in q for row in result["rows"] for q in row.get("questions", [])):
+        methods += ["judge_q", "judge_clues"]
     head = " / ".join(m.replace("question", "q") for m in methods)
     lines = [(f"| source | tokens | model | memory, recall | entries (MB) | memorize s | single R@{k}: {head} | "
              f"multi R@{k}: {head} | multi needle share@{k}: q / union | union size@{k} | draft acc s / m | "
@@ -403,6 +432,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--recall", type=_csv(str), default=["generate"],
                         help="recall strategies to score on each memory: generate,copy,attention,multihop")
     parser.add_argument("--generate", action="store_true", help="also score the generator's answer (~5 s each)")
+    parser.add_argument("--judge", action="store_true",
+                        help="also score the judge (JudgeConfig's defaults, the first model) over the question's "
+                             "pool (judge_q) and over the pool the clues widen (judge_clues)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--documents", type=int, default=1,
                         help="memorize the haystack as this many documents (paragraph cuts); the index holds one")

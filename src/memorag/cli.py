@@ -57,6 +57,9 @@ _judge_options = options(
     click.option("--judge-context", type=click.Choice(JUDGE_CONTEXTS), default=JudgeConfig.context,
                  show_default=True, help="passage: the judge reads each passage alone; memory: after the global "
                                          "memory (kv memories; slower)."),
+    click.option("--judge-prior", type=click.FloatRange(min=0), default=JudgeConfig.prior, show_default=True,
+                 help="Weight of the retriever's order against the judge's: a passage ranks by its judge rank plus "
+                      "this times its rank in the pool (0: the judge alone)."),
 )
 
 
@@ -229,9 +232,11 @@ def _open(store: Path, generation: GenerationConfig | None, device: str = "cpu",
                    "judge's score) and timings as JSON.")
 @fail_cleanly()
 def ask(store: Path, question: str, mode: str, top_k: int | None, strategy: str, judge_model: str, pool: int,
-        judge_context: str, retriever: str | None, answer_style: str, as_json: bool, **generator: Any) -> None:
+        judge_context: str, judge_prior: float, retriever: str | None, answer_style: str, as_json: bool,
+        **generator: Any) -> None:
     """Answer QUESTION about the texts memorized in STORE."""
-    judge = JudgeConfig(model=judge_model, pool=pool, context=judge_context)  # checked before any model loads
+    judge = JudgeConfig(model=judge_model, pool=pool, context=judge_context,
+                        prior=judge_prior)  # checked before any model loads
     rag = _open(store, generation_config(**generator), generator["device"], retriever)
     answer = rag.ask(question, mode=mode, top_k=top_k, recall=strategy, judge=judge, answer=answer_style)
     _emit(answer.to_dict(), as_json, _answer_text(answer))

@@ -112,7 +112,9 @@ class JudgeConfig:
     MemoRAG's paper does), or any causal LM name (e.g. "gemma3-270m"). pool: the question's candidates from the
     store's retriever; every clue adds its top `clue_hits` from each index (dense and BM25). passage_tokens: each
     passage is cut to this many of the judge's tokens. context: "passage" the prompt alone, "memory" the prompt
-    after the global memory's KV cache (kv memories). Not stored: the judge can change without memorizing again.
+    after the global memory's KV cache (kv memories). prior: each passage ranks by its judge rank plus `prior`
+    times its rank in the pool (the question's hits in the retriever's order, then the clues'), so 0 is the judge
+    alone and a large prior keeps the retriever's order. Not stored: the judge can change without memorizing again.
     """
 
     model: str = "memory"
@@ -121,8 +123,11 @@ class JudgeConfig:
     passage_tokens: int = 192
     batch_size: int = 4
     context: str = "passage"
+    prior: float = 0.0  # weight of the pool's own order (the retriever's ranking) against the judge's ranking
 
     def __post_init__(self) -> None:
+        if self.prior < 0:
+            raise ValueError(f"judge prior must be at least 0, not {self.prior}")
         if self.pool < 1 or self.clue_hits < 0:
             raise ValueError(f"judge pool must be at least 1 and clue_hits at least 0, not {self.pool}, {self.clue_hits}")
         if self.passage_tokens < 8 or self.batch_size < 1:

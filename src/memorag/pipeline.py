@@ -588,6 +588,7 @@ class MemoRAG:
         evidence: list[EvidencePassage] = []
         judged_by: str | None = None
         ranking: tuple[int, ...] = ()
+        judged_pool: tuple[tuple[int, float], ...] = ()
         if mode == "memory":
             if on_evidence is not None:
                 on_evidence(())
@@ -618,6 +619,8 @@ class MemoRAG:
                 ranked = judge_.rerank(question, pool, len(pool), self._judge_memory(judge_config))
                 timings["judge"] = time.perf_counter() - started
                 judged_by, ranking = judge_.name, tuple(p.chunk.chunk_id for p in ranked)
+                scores = {p.chunk.chunk_id: float(p.judge_score) for p in ranked if p.judge_score is not None}
+                judged_pool = tuple((p.chunk.chunk_id, scores[p.chunk.chunk_id]) for p in pool)
                 from memorag.retrieval.evidence import in_source_order
 
                 evidence = in_source_order(ranked[:top_k])
@@ -662,7 +665,7 @@ class MemoRAG:
         # markers to passages not given are removed; the whole text (full) has no numbered passages to cite
         cited = cite(text, evidence, self.documents) if mode != "full" else CitedText(text)
         return Answer(question, cited.text, mode, tuple(clues), tuple(evidence), timings, judged_by, ranking,
-                      cited.citations, cited.dropped)
+                      pool=judged_pool, citations=cited.citations, dropped_citations=cited.dropped)
 
     def recall(
         self, question: str, strategy: str | None = None, clue_kinds: Sequence[str] | None = None

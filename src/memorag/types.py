@@ -117,6 +117,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     judge: str | None = None  # the model that re-ranked the evidence, None when none did
     ranking: tuple[int, ...] = ()  # chunk ids of the judged pool, best first (the evidence is its first top_k)
+    pool: tuple[tuple[int, float], ...] = ()  # the judged pool in the retriever's order: (chunk id, judge score)
     citations: tuple[Citation, ...] = ()  # the evidence passages the answer's [n] markers cite, first cited first
     dropped_citations: int = 0  # markers citing passages that were not given, removed from the answer
 

@@ -22,6 +22,7 @@ from memorag.eval.runner import (
     answer_recall,
     build_summary,
     evidence_scores,
+    judged_pool,
     load_examples,
     markdown_table,
     metric_of,
@@ -311,6 +312,13 @@ def test_answer_recall_ranks_the_methods_queries_by_fused_rank():
     assert alone == {"3": 0.0, "5": 0.0}  # sixth for the question alone
     clued = Answer(example.question, "", "memorag", (Clue("vault ledger", "span"),))
     assert answer_recall(RankedRetriever(), example, clued) == {"3": 1.0, "5": 1.0}
+
+
+def test_the_judged_pool_is_recorded_in_the_retrievers_order_with_what_bears_the_answer():
+    example = EvalExample("x", "What is the code?", "ctx", ("777",), "musique", 1)
+    judged = Answer(example.question, "", "memorag", ranking=(5, 0), pool=((0, -2.5), (5, -1.25)))
+    assert judged_pool(RankedRetriever(), example, judged) == [[0, -2.5, 0], [5, -1.25, 1]]
+    assert judged_pool(RankedRetriever(), example, Answer(example.question, "", "rag")) is None
 
 
 def test_rows_record_answer_recall_and_the_summary_its_mean(tmp_path: Path):

@@ -27,7 +27,7 @@ def text() -> str:
 @pytest.mark.parametrize("kind", ["gist", "full", "none"])
 def test_kind_memorizes_recalls_answers_and_round_trips(kind, text, tmp_path):
     store = tmp_path / kind
-    rag = MemoRAG(MemoryConfig(kind=kind, gist_chunk_tokens=512, gist_tokens=48, max_clue_tokens=32),
+    rag = MemoRAG(MemoryConfig(kind=kind, gist_chunk_tokens=512, gist_tokens=24, max_clue_tokens=24),
                   generation=GenerationConfig(max_new_tokens=16))
     timings = rag.memorize(text, store=store)
     described = rag.memory.describe()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from memorag.config import JudgeConfig
-from memorag.retrieval.judge import PROMPT, QueryLikelihoodJudge
+from memorag.retrieval.judge import PROMPT, QueryLikelihoodJudge, judged_order
 from memorag.types import Chunk, EvidencePassage
 
 PASSAGES = ["the cat sat on the mat", "a much longer passage about dogs and their owners in the park",
@@ -96,4 +96,25 @@ def test_judge_config_checks() -> None:
         JudgeConfig(context="everything")
     with pytest.raises(ValueError, match="pool"):
         JudgeConfig(pool=0)
+    with pytest.raises(ValueError, match="prior"):
+        JudgeConfig(prior=-1)
     assert not JudgeConfig(model="none").enabled and JudgeConfig().enabled
+
+
+def test_the_prior_moves_the_judged_order_toward_the_pools_own() -> None:
+    scores = [-3.0, -1.0, -2.0, -1.0]  # pool order 0..3; judge ranks 4, 1, 3, 2 (the tie keeps pool order)
+    assert judged_order(scores) == [1, 3, 2, 0]  # the judge alone
+    assert judged_order(scores, prior=100.0) == [0, 1, 2, 3]  # the retriever's order
+    # prior 1: judge rank + pool rank = 5, 3, 6, 6: passage 2 and 3 tie, the higher judge score (3) first
+    assert judged_order(scores, prior=1.0) == [1, 0, 3, 2]
+    assert judged_order([]) == []
+
+
+def test_rerank_with_a_prior_keeps_every_score_and_follows_judged_order(tiny_llama) -> None:
+    model, tokenizer = tiny_llama
+    pool = _pool(PASSAGES)
+    judge = QueryLikelihoodJudge(model, tokenizer, JudgeConfig(prior=1.0))
+    ranked = judge.rerank(QUESTION, pool, len(pool))
+    scores = judge.score(QUESTION, PASSAGES)
+    assert [p.chunk.chunk_id for p in ranked] == [pool[i].chunk.chunk_id for i in judged_order(scores, 1.0)]
+    assert sorted(p.judge_score for p in ranked) == pytest.approx(sorted(scores), abs=1e-6)

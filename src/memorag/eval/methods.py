@@ -31,7 +31,7 @@ HYPOTHESIS_TOKENS = MemoryConfig().max_clue_tokens  # HyDE's passage gets the bu
 SUMMARY_POINTS = 5  # key points the memory lists as retrieval queries for a summary (MemoRAG "summarize")
 _NOT_OVERRIDABLE = frozenset({"device", "dtype"})  # set for the whole run, never per method
 JUDGE_KEYS = {"judge": "model", "pool": "pool", "clue_hits": "clue_hits", "passage_tokens": "passage_tokens",
-              "judge_context": "context", "judge_batch": "batch_size"}  # spec key -> JudgeConfig field
+              "judge_context": "context", "judge_batch": "batch_size", "prior": "prior"}  # spec key -> JudgeConfig field
 
 HYDE_SYSTEM = "You write short factual passages."
 HYDE_PROMPT = (

@@ -310,6 +310,15 @@ def answer_recall(retriever: Any, example: EvalExample, answer: Answer, control:
     return fused_recall(per_query, retriever.chunks, bearing)
 
 
+def judged_pool(retriever: Any, example: EvalExample, answer: Answer) -> list[list[Any]] | None:
+    """The judged pool of a memorag answer in the retriever's order, [chunk id, judge score, answer-bearing 0/1]
+    each (None without a judge): what benchmarks/judge_fusion.py re-ranks offline for other `prior` weights."""
+    if not answer.pool:
+        return None
+    bearing = answer_bearing([chunk.text for chunk in retriever.chunks], example.answers)
+    return [[chunk_id, round(score, 4), int(chunk_id in bearing)] for chunk_id, score in answer.pool]
+
+
 def fused_recall(
     per_query: Sequence[Any], chunks: Sequence[Any], bearing: set[int], weights: Sequence[float] | None = None
 ) -> dict[str, float]:
@@ -325,7 +334,7 @@ def fused_recall(
 
 def prediction_row(
     example: EvalExample, spec: MethodSpec, metric: str, answer: Answer, wall_s: float, store: dict[str, Any],
-    recall: dict[str, float] | None = None, scored: bool = True,
+    recall: dict[str, float] | None = None, scored: bool = True, pool: list[list[Any]] | None = None,
 ) -> dict[str, Any]:
     """One line of predictions.jsonl; `scored` False (a retrieval-only run): no answer, so score and EM are None."""
     summary = metric == "rouge_l"
@@ -363,6 +372,7 @@ def prediction_row(
         "citations": len(answer.citations),  # passages the answer cites as [n] (memorag.generation.citations)
         "dropped_citations": answer.dropped_citations,  # [n] to passages not given, removed from the prediction
         "judge": answer.judge,
+        "pool": pool,
         "timings": {stage: round(seconds, 3) for stage, seconds in answer.timings.items()},
         "wall_s": round(wall_s, 3),
         "store": store,
@@ -395,6 +405,7 @@ def error_row(
         "citations": 0,
         "dropped_citations": 0,
         "judge": None,
+        "pool": None,
         "timings": {},
         "wall_s": 0.0,
         "store": None,
@@ -420,9 +431,10 @@ def evaluate(
         control = spec.name if spec.name in CONTROLS else None
         recall = None if summary or spec.name == "full" else answer_recall(
             rag.retriever, example, answer, control, spec.retriever)
+        pool = judged_pool(rag.retriever, example, answer)
     except (MemoRAGError, ValueError) as error:
         return error_row(example, spec, metric, error, scored=settings.answers)
-    return prediction_row(example, spec, metric, answer, wall_s, store, recall, scored=settings.answers)
+    return prediction_row(example, spec, metric, answer, wall_s, store, recall, scored=settings.answers, pool=pool)
 
 
 # ----- the run ----------------------------------------------------------------------------------------------

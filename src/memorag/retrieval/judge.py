@@ -95,11 +95,18 @@ class QueryLikelihoodJudge:
     def rerank(
         self, question: str, pool: Sequence[EvidencePassage], top_k: int, memory: Any = None
     ) -> list[EvidencePassage]:
-        """The pool ranked by score, best first, cut to top_k; each passage's `judge_score` set."""
+        """The pool ranked best first (`judged_order`), cut to top_k; each passage's `judge_score` set."""
         scores = self.score(question, [passage.text for passage in pool], memory)
         judged = [passage.judged(score) for passage, score in zip(pool, scores)]
-        order = sorted(range(len(judged)), key=lambda i: -scores[i])  # stable: the pool's order breaks ties
-        return [judged[i] for i in order[:top_k]]
+        return [judged[i] for i in judged_order(scores, self.config.prior)[:top_k]]
 
 
-__all__ = ["PROMPT", "QueryLikelihoodJudge"]
+def judged_order(scores: Sequence[float], prior: float = 0.0) -> list[int]:
+    """Indices of a pool (in its own order: the retriever's) best first: by judge rank (1 = the highest score)
+    plus `prior` times pool rank; ties go to the higher judge score, then to the pool's order."""
+    by_score = sorted(range(len(scores)), key=lambda i: -scores[i])  # stable: the pool's order breaks ties
+    judge_rank = {index: rank for rank, index in enumerate(by_score, start=1)}
+    return sorted(by_score, key=lambda i: judge_rank[i] + prior * (i + 1))
+
+
+__all__ = ["PROMPT", "QueryLikelihoodJudge", "judged_order"]
