@@ -120,7 +120,7 @@ def test_sigkill_anywhere_in_an_append_leaves_the_old_or_the_new_store(tiny_mode
     assert run(memorize_command(tiny_model, probe, big, flags=())).returncode == 0
     duration = time.perf_counter() - started
     outcomes = []
-    for fraction in (0.75, 0.9, 0.97):  # late in the run, where it writes; each point costs a process start
+    for fraction in (0.75, 0.9, 0.97):  # three points; each costs a process start
         writer = subprocess.Popen(memorize_command(tiny_model, store, big), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         time.sleep(duration * fraction)
@@ -182,7 +182,7 @@ def test_sigkill_anywhere_in_a_delete_leaves_the_old_or_the_new_store(tiny_model
     started = time.perf_counter()
     assert run([*delete[:5], str(probe), *delete[6:]]).returncode == 0
     duration = time.perf_counter() - started
-    for fraction in (0.5, 0.8, 0.95):  # each point costs a process start
+    for fraction in (0.5, 0.8, 0.95):  # three points; each costs a process start
         writer = subprocess.Popen(delete, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(duration * fraction)
         writer.send_signal(signal.SIGKILL)

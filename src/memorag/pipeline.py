@@ -619,8 +619,8 @@ class MemoRAG:
                 ranked = judge_.rerank(question, pool, len(pool), self._judge_memory(judge_config))
                 timings["judge"] = time.perf_counter() - started
                 judged_by, ranking = judge_.name, tuple(p.chunk.chunk_id for p in ranked)
-                scores = {p.chunk.chunk_id: float(p.judge_score) for p in ranked if p.judge_score is not None}
-                judged_pool = tuple((p.chunk.chunk_id, scores[p.chunk.chunk_id]) for p in pool)
+                scores = {p.chunk.chunk_id: p.judge_score for p in ranked}  # the whole pool, each scored
+                judged_pool = tuple((p.chunk.chunk_id, float(scores[p.chunk.chunk_id])) for p in pool)
                 from memorag.retrieval.evidence import in_source_order
 
                 evidence = in_source_order(ranked[:top_k])

@@ -13,7 +13,7 @@ from memorag.config import MemoryConfig, RetrievalConfig
 from memorag.errors import MemoryBudgetError
 from memorag.eval.datasets import DatasetFormatError, EvalExample
 from memorag.eval.methods import parse_methods
-from memorag.eval.metrics import UnknownTaskError
+from memorag.eval.metrics import UnknownTaskError, answer_bearing
 from memorag.eval.runner import (
     PREDICTIONS,
     EvalSettings,
@@ -316,9 +316,10 @@ def test_answer_recall_ranks_the_methods_queries_by_fused_rank():
 
 def test_the_judged_pool_is_recorded_in_the_retrievers_order_with_what_bears_the_answer():
     example = EvalExample("x", "What is the code?", "ctx", ("777",), "musique", 1)
+    bearing = answer_bearing([chunk.text for chunk in RankedRetriever().chunks], example.answers)
     judged = Answer(example.question, "", "memorag", ranking=(5, 0), pool=((0, -2.5), (5, -1.25)))
-    assert judged_pool(RankedRetriever(), example, judged) == [[0, -2.5, 0], [5, -1.25, 1]]
-    assert judged_pool(RankedRetriever(), example, Answer(example.question, "", "rag")) is None
+    assert judged_pool(judged, bearing) == [[0, -2.5, 0], [5, -1.25, 1]]
+    assert judged_pool(Answer(example.question, "", "rag"), bearing) is None
 
 
 def test_rows_record_answer_recall_and_the_summary_its_mean(tmp_path: Path):

@@ -53,6 +53,9 @@ def test_the_judge_hands_over_a_fact_dense_retrieval_ranks_below_look_alikes(sto
     assert len(judged.evidence) == 3 and any("bright red" in p.text for p in judged.evidence)
     assert judged.judge == "smollm2" and planted in judged.ranking[:3]
     assert all(p.judge_score is not None and p.queries == (QUESTION,) for p in judged.evidence)
+    scored = dict(judged.pool)  # the whole pool, in the retriever's order, with the scores the ranking follows
+    assert sorted(scored) == sorted(judged.ranking) and [c for c, _ in judged.pool] != list(judged.ranking)
+    assert all(scored[p.chunk.chunk_id] == p.judge_score for p in judged.evidence)
     quoted = rag.ask(QUESTION, mode="memorag", recall="none", answer="quote")
     sentence, number = quoted.answer.rsplit(" [", 1)
     assert sentence.strip('"') in quoted.evidence[int(number.rstrip("]")) - 1].text  # verbatim, cited

@@ -293,13 +293,14 @@ def evidence_scores(
 
 
 def answer_recall(retriever: Any, example: EvalExample, answer: Answer, control: str | None = None,
-                  method_retriever: str | None = None) -> dict[str, float]:
+                  method_retriever: str | None = None, bearing: set[int] | None = None) -> dict[str, float]:
     """{"3": 1.0 or 0.0, "5": ...}: whether an answer-bearing chunk (metrics.answer_bearing: one holding a gold
     answer, or for abstractive answers the one covering most of it) is in the top k chunks of the method's queries
     (the question, then its clues or HyDE passage) fused by reciprocal rank, each query counting once. One budget
     of k chunks for every method, whatever evidence it read. A control ranks the chunks in its own order; a judged
     method (an answer with a `ranking`) is scored on the judge's ranking, whose top k is what it hands over."""
-    bearing = answer_bearing([chunk.text for chunk in retriever.chunks], example.answers)
+    if bearing is None:  # the answer-bearing chunk ids, when the caller has not found them already
+        bearing = answer_bearing([chunk.text for chunk in retriever.chunks], example.answers)
     if control is not None:
         order = control_order(control, len(retriever.chunks), example.id)
         return {str(k): float(any(i in bearing for i in order[:k])) for k in RECALL_KS}
@@ -310,12 +311,12 @@ def answer_recall(retriever: Any, example: EvalExample, answer: Answer, control:
     return fused_recall(per_query, retriever.chunks, bearing)
 
 
-def judged_pool(retriever: Any, example: EvalExample, answer: Answer) -> list[list[Any]] | None:
+def judged_pool(answer: Answer, bearing: set[int]) -> list[list[Any]] | None:
     """The judged pool of a memorag answer in the retriever's order, [chunk id, judge score, answer-bearing 0/1]
-    each (None without a judge): what benchmarks/judge_fusion.py re-ranks offline for other `prior` weights."""
+    each (None without a judge; `bearing`: the answer-bearing chunk ids): what benchmarks/judge_fusion.py re-ranks
+    offline for other `prior` weights."""
     if not answer.pool:
         return None
-    bearing = answer_bearing([chunk.text for chunk in retriever.chunks], example.answers)
     return [[chunk_id, round(score, 4), int(chunk_id in bearing)] for chunk_id, score in answer.pool]
 
 
@@ -429,9 +430,11 @@ def evaluate(
         )
         wall_s = time.perf_counter() - started
         control = spec.name if spec.name in CONTROLS else None
-        recall = None if summary or spec.name == "full" else answer_recall(
-            rag.retriever, example, answer, control, spec.retriever)
-        pool = judged_pool(rag.retriever, example, answer)
+        recall = pool = None
+        if not summary and spec.name != "full":
+            bearing = answer_bearing([chunk.text for chunk in rag.retriever.chunks], example.answers)
+            recall = answer_recall(rag.retriever, example, answer, control, spec.retriever, bearing)
+            pool = judged_pool(answer, bearing)
     except (MemoRAGError, ValueError) as error:
         return error_row(example, spec, metric, error, scored=settings.answers)
     return prediction_row(example, spec, metric, answer, wall_s, store, recall, scored=settings.answers, pool=pool)
