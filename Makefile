@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
+# pytest workers (pytest-xdist), each torch on one thread; one file per worker at a time (its module fixtures once)
+TEST_WORKERS ?= 2
 
 .PHONY: install install-dev demo test lint clean docs-cli
 
@@ -23,7 +25,7 @@ demo: install
 	$(PY) -m memorag.demo
 
 test: install-dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -1,8 +1,12 @@
 """Shared fixtures: a tiny random-weight Llama and a character tokenizer for unit tests (no weights needed), and a
-hashing embedder that chunks with the real MiniLM tokenizer (no weights)."""
+hashing embedder that chunks with the real MiniLM tokenizer (no weights).
+
+Under pytest-xdist (`make test` runs two workers) every worker and the processes its tests start run torch on one
+thread: two workers of two threads each on two cores would oversubscribe them."""
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from collections.abc import Sequence
@@ -10,6 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # set before any test imports torch; subprocesses inherit it
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 class CharTokenizer:
