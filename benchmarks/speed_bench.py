@@ -11,7 +11,9 @@
   memorize        memory prefill tokens/s beside a raw windowed prefill of the same model on the same text (each
                   window alone, no query capture, no compression), and beside the same windows each read after a
                   prefix as long as the memory was then (the attention work memorize cannot avoid: a window
-                  attends to the memory); the whole memorize (embedding, index, save)
+                  attends to the memory); the whole memorize (embedding, index, save); and the ratio to windows
+                  alone that a count of the body's multiply-adds predicts (`--memorize-betas 8 16 32`: this
+                  step alone at each beta)
   ask             in one process, per stage, mean over the questions, for `rag` and `memorag` (the defaults)
   CLI             one `memorag ask STORE QUESTION` per mode, wall clock from spawn to exit, median of --repeats
 
@@ -110,7 +112,23 @@ def child_raw_cached(folder: str) -> dict:
     return {"s": round(time.perf_counter() - started, 2)}
 
 
-def child_memorize(text_file: str, store: str) -> dict:
+def body_macs(config: Any, windows: list[tuple[int, int]]) -> float:
+    """Multiply-accumulates of the model body reading `windows`, each (prefix length, window length): the linear
+    layers per token (q, k, v, o, the gated MLP) and the attention scores and sums of each query over the prefix
+    and the causal part of its own window. Embedding lookups, norms and rotations are left out (small)."""
+    hidden, inner, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", heads)
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    linear = hidden * heads * head_dim * 2 + hidden * kv_heads * head_dim * 2 + 3 * hidden * inner
+    total = 0.0
+    for prefix, n in windows:
+        keys_read = n * prefix + n * (n + 1) / 2  # every query: the whole prefix, then its window up to itself
+        total += layers * (n * linear + 2 * heads * head_dim * keys_read)
+    return total
+
+
+def child_memorize(text_file: str, store: str, beta: str = "auto") -> dict:
     import torch
 
     from memorag import MemoRAG
@@ -125,7 +143,7 @@ def child_memorize(text_file: str, store: str) -> dict:
         for start in range(0, len(ids), window):
             model.model(input_ids=torch.tensor([ids[start : start + window]]), use_cache=True)
     raw_s = time.perf_counter() - started
-    rag = MemoRAG()
+    rag = MemoRAG(memory=MemoryConfig(beta=None if beta == "auto" else int(beta)))
     started = time.perf_counter()
     timings = rag.memorize([Path(text_file)], store=store)
     total = time.perf_counter() - started
@@ -150,7 +168,10 @@ def child_memorize(text_file: str, store: str) -> dict:
             model.model(input_ids=torch.tensor([chunk]), position_ids=torch.arange(length, length + len(chunk))[None],
                         **cache_argument(model.model, DynamicCache(ddp_cache_data=layers)), use_cache=True)
     prefix_s = time.perf_counter() - started
-    return {"tokens": tokens, "raw_prefill_s": round(raw_s, 2), "raw_tok_s": round(len(ids) / raw_s, 1),
+    alone = [(0, len(ids[start : start + window])) for start in windows]
+    after = [(entries * index // len(windows), n) for index, (_, n) in enumerate(alone)]
+    return {"flops_ratio": round(body_macs(config, alone) / body_macs(config, after), 3), "entries": entries,
+            "tokens": tokens, "raw_prefill_s": round(raw_s, 2), "raw_tok_s": round(len(ids) / raw_s, 1),
             "prefix_prefill_s": round(prefix_s, 2), "prefix_tok_s": round(len(ids) / prefix_s, 1),
             "prefill_s": round(timings["memory_prefill"], 2), "prefill_tok_s": round(tokens / timings["memory_prefill"], 1),
             "memorize_s": round(total, 2), "split_s": {k: round(v, 2) for k, v in timings.items()},
@@ -226,6 +247,28 @@ def run(tokens: int, repeats: int, skip_first: bool) -> dict:
     return result
 
 
+def run_betas(tokens: int, betas: list[str]) -> dict:
+    """Only the memorize step, once per beta, each in a fresh process on the same text."""
+    result: dict = {"tokens_asked": tokens, "threads": os.environ.get("OMP_NUM_THREADS", "all"), "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        text = Path(tmp) / f"reference-{tokens}.txt"
+        text.write_text(reference_text(tokens), encoding="utf-8")
+        result["memorize"] = {beta: _child("memorize", str(text), str(Path(tmp) / f"store-{beta}"), beta)
+                              for beta in betas}
+    return result
+
+
+def betas_markdown(r: dict) -> str:
+    header = ("| beta | memory entries at the end | memory prefill tokens/s | windows alone tokens/s | ratio | "
+              "ratio a count of multiply-adds predicts |")
+    rows = [header, "|---:|---:|---:|---:|---:|---:|"]
+    for m in r["memorize"].values():
+        rows.append(f"| {m['beta']} | {m['entries']} | {m['prefill_tok_s']} | {m['raw_tok_s']} | "
+                    f"{ratio(m['prefill_tok_s'], m['raw_tok_s'])} | {m['flops_ratio']:.2f}x |")
+    tokens = next(iter(r["memorize"].values()))["tokens"]
+    return "\n".join(rows) + f"\n\n{tokens} tokens, {r['cpus']} CPUs, OMP_NUM_THREADS {r['threads']}.\n"
+
+
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "-"
 
@@ -268,11 +311,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per load and CLI figure (median)")
     parser.add_argument("--skip-first-load", action="store_true", help="skip the empty-cache load (40 s)")
     parser.add_argument("--write", type=Path, help="put the table into this Markdown file (section speed)")
+    parser.add_argument("--memorize-betas", nargs="+", metavar="BETA",
+                        help="only memorize, once per beta (a number or auto), beside windows alone and the ratio "
+                             "a count of multiply-adds predicts; --write puts it in section memorize-beta")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         step, *rest = args.child
         print(json.dumps(CHILDREN[step](*rest)))
+        return 0
+    if args.memorize_betas:
+        result = run_betas(args.tokens, args.memorize_betas)
+        emit(result, betas_markdown(result), "speed_bench.py", args.write, "memorize-beta", argv, kind="bench")
         return 0
     result = run(args.tokens, args.repeats, args.skip_first_load)
     emit(result, markdown(result), "speed_bench.py", args.write, "speed", argv, kind="bench")
