@@ -158,18 +158,17 @@ def child_memorize(text_file: str, store: str, beta: str = "auto") -> dict:
     heads = getattr(config, "num_key_value_heads", config.num_attention_heads)
     head_dim = getattr(config, "head_dim", config.hidden_size // config.num_attention_heads)
     windows = range(0, len(ids), window)
+    alone = [(0, len(ids[start : start + window])) for start in windows]
+    after = [(entries * index // len(windows), n) for index, (_, n) in enumerate(alone)]  # (prefix, window) lengths
     started = time.perf_counter()
     with torch.no_grad():
-        for index, start in enumerate(windows):
-            length = entries * index // len(windows)
+        for start, (length, _) in zip(windows, after):
             layers = [(torch.zeros(1, heads, length, head_dim), torch.zeros(1, heads, length, head_dim))
                       for _ in range(config.num_hidden_layers)]
             chunk = ids[start : start + window]
             model.model(input_ids=torch.tensor([chunk]), position_ids=torch.arange(length, length + len(chunk))[None],
                         **cache_argument(model.model, DynamicCache(ddp_cache_data=layers)), use_cache=True)
     prefix_s = time.perf_counter() - started
-    alone = [(0, len(ids[start : start + window])) for start in windows]
-    after = [(entries * index // len(windows), n) for index, (_, n) in enumerate(alone)]
     return {"flops_ratio": round(body_macs(config, alone) / body_macs(config, after), 3), "entries": entries,
             "tokens": tokens, "raw_prefill_s": round(raw_s, 2), "raw_tok_s": round(len(ids) / raw_s, 1),
             "prefix_prefill_s": round(prefix_s, 2), "prefix_tok_s": round(len(ids) / prefix_s, 1),
