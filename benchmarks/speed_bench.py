@@ -215,11 +215,22 @@ def median(values: Any) -> float:
     return round(statistics.median(values), 2)
 
 
+def _header(tokens: int) -> dict:
+    return {"tokens_asked": tokens, "threads": os.environ.get("OMP_NUM_THREADS", "all"), "cpus": os.cpu_count()}
+
+
+def _reference_file(folder: Path, tokens: int) -> Path:
+    """About `tokens` tokens of the Python Language Reference, written into `folder`."""
+    text = folder / f"reference-{tokens}.txt"
+    text.write_text(reference_text(tokens), encoding="utf-8")
+    return text
+
+
 def run(tokens: int, repeats: int, skip_first: bool) -> dict:
     from memorag import weights_cache
     from memorag.models import load_causal_lm, resolve
 
-    result: dict = {"tokens_asked": tokens, "threads": os.environ.get("OMP_NUM_THREADS", "all"), "cpus": os.cpu_count()}
+    result = _header(tokens)
     with tempfile.TemporaryDirectory() as tmp:
         if not skip_first:
             empty = {"MEMORAG_CACHE": str(Path(tmp) / "cache")}
@@ -227,8 +238,7 @@ def run(tokens: int, repeats: int, skip_first: bool) -> dict:
         load_causal_lm("smollm2")  # the real cache filled (no-op when it is)
         source = resolve("smollm2")
         folder = weights_cache.weights_dir() / weights_cache.entry_key(source.fingerprint(), "float32")
-        text = Path(tmp) / f"reference-{tokens}.txt"
-        text.write_text(reference_text(tokens), encoding="utf-8")
+        text = _reference_file(Path(tmp), tokens)
         store = Path(tmp) / "store"
         result["memorize"] = _child("memorize", str(text), str(store))
         loads = [_child("load-store", str(store)) for _ in range(repeats)]
@@ -248,10 +258,9 @@ def run(tokens: int, repeats: int, skip_first: bool) -> dict:
 
 def run_betas(tokens: int, betas: list[str]) -> dict:
     """Only the memorize step, once per beta, each in a fresh process on the same text."""
-    result: dict = {"tokens_asked": tokens, "threads": os.environ.get("OMP_NUM_THREADS", "all"), "cpus": os.cpu_count()}
+    result = _header(tokens)
     with tempfile.TemporaryDirectory() as tmp:
-        text = Path(tmp) / f"reference-{tokens}.txt"
-        text.write_text(reference_text(tokens), encoding="utf-8")
+        text = _reference_file(Path(tmp), tokens)
         result["memorize"] = {beta: _child("memorize", str(text), str(Path(tmp) / f"store-{beta}"), beta)
                               for beta in betas}
     return result
