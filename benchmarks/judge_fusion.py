@@ -29,17 +29,23 @@ from memorag.retrieval.judge import judged_order
 KS = ("3", "5")
 
 
-def pools(folders: list[Path], method: str) -> dict[str, list[list[Any]]]:
-    """example id -> the judged pool of `method` (its canonical label), from rows that recorded one."""
-    found: dict[str, list[list[Any]]] = {}
+def judged_rows(folders: list[Path], method: str) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """example id -> (its eval folder, its prediction row) for the rows of `method` (its canonical label) that
+    recorded a judged pool."""
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
     for folder in folders:
         retriever = json.loads((folder / "run.json").read_text())["retrieval"].get("retriever", "dense")
         wanted = canonical(method, retriever)
         for line in (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines():
             row = json.loads(line) if line.strip() else None
             if row and not row.get("error") and row.get("pool") and canonical(row["method"], retriever) == wanted:
-                found[row["id"]] = row["pool"]
+                found[row["id"]] = (folder, row)
     return found
+
+
+def pools(folders: list[Path], method: str) -> dict[str, list[list[Any]]]:
+    """example id -> the judged pool of `method`: [chunk id, judge score, answer-bearing] in the retriever's order."""
+    return {qid: row["pool"] for qid, (_, row) in judged_rows(folders, method).items()}
 
 
 def hits(pool: list[list[Any]], prior: float) -> dict[str, float]:
