@@ -53,6 +53,20 @@ def hits(pool: list[list[Any]], prior: float) -> dict[str, float]:
     return {k: float(any(pool[i][2] for i in order[: int(k)])) for k in KS}
 
 
+def recall(per_question: dict[str, dict[str, float]]) -> dict[str, float]:
+    """R@3 and R@5 in percent over the questions' hits ({"3": hit, "5": hit} each; 0 for no questions)."""
+    return {f"R@{k}": round(100 * sum(h[k] for h in per_question.values()) / max(len(per_question), 1), 1)
+            for k in KS}
+
+
+def duel(mine: dict[str, dict[str, float]], other: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Won / lost at R@3 over the questions both have, and the two-sided sign test's p."""
+    shared = [qid for qid in mine if qid in other]
+    won = sum(mine[q]["3"] > other[q]["3"] for q in shared)
+    lost = sum(mine[q]["3"] < other[q]["3"] for q in shared)
+    return {"won": won, "lost": lost, "p": round(sign_test_p(won, lost), 2)}
+
+
 def report(folders: list[Path], method: str, priors: list[float], baselines: list[str]) -> dict[str, Any]:
     judged = pools(folders, method)
     if not judged:
@@ -61,19 +75,11 @@ def report(folders: list[Path], method: str, priors: list[float], baselines: lis
     rows = []
     for prior in priors:
         per_question = {qid: hits(pool, prior) for qid, pool in judged.items()}
-        entry: dict[str, Any] = {"prior": prior, "n": len(per_question)}
-        for k in KS:
-            entry[f"R@{k}"] = round(100 * sum(h[k] for h in per_question.values()) / len(per_question), 1)
+        entry: dict[str, Any] = {"prior": prior, "n": len(per_question), **recall(per_question)}
         for baseline in baselines:
-            other = table.get(baseline, {})
-            shared = [qid for qid in per_question if qid in other]
-            won = sum(per_question[q]["3"] > other[q]["3"] for q in shared)
-            lost = sum(per_question[q]["3"] < other[q]["3"] for q in shared)
-            entry[f"vs {baseline}"] = {"won": won, "lost": lost, "p": round(sign_test_p(won, lost), 2)}
+            entry[f"vs {baseline}"] = duel(per_question, table.get(baseline, {}))
         rows.append(entry)
-    base = [{"method": b, "n": len(table.get(b, {})),
-             **{f"R@{k}": round(100 * sum(h[k] for h in table[b].values()) / max(len(table[b]), 1), 1) for k in KS}}
-            for b in baselines if b in table]
+    base = [{"method": b, "n": len(table[b]), **recall(table[b])} for b in baselines if b in table]
     return {"method": method, "rows": rows, "baselines": base}
 
 

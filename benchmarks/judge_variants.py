@@ -36,10 +36,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from heldout_report import emit, sign_test_p
-from judge_fusion import judged_rows
+from heldout_report import emit
+from judge_fusion import KS, duel, judged_rows, recall
 
-KS = (3, 5)
+from memorag.retrieval.judge import judged_order
+
 SCORINGS = ("pmi", "ql_max", "chat")
 FUSIONS = {"ql+ql_max": ("ql", "ql_max"), "ql+pmi": ("ql", "pmi"), "ql+pmi+ql_max": ("ql", "pmi", "ql_max"),
            "ql+chat": ("ql", "chat")}
@@ -134,17 +135,16 @@ class Rescorer:
 
 
 def ranks(scores: Sequence[float]) -> list[int]:
-    """1 for the highest score; ties keep the pool's order."""
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    """1 for the highest score; ties keep the pool's order (the judge's own order, `judged_order`)."""
     rank = [0] * len(scores)
-    for position, index in enumerate(order, start=1):
+    for position, index in enumerate(judged_order(scores), start=1):
         rank[index] = position
     return rank
 
 
-def hits(scores: Sequence[float], gold: Sequence[bool]) -> dict[int, float]:
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])
-    return {k: float(any(gold[i] for i in order[:k])) for k in KS}
+def hits(scores: Sequence[float], gold: Sequence[bool]) -> dict[str, float]:
+    order = judged_order(scores)
+    return {k: float(any(gold[i] for i in order[: int(k)])) for k in KS}
 
 
 def measure(folders: list[Path], method: str, threads: int | None, scorings: Sequence[str]) -> dict[str, Any]:
@@ -154,7 +154,7 @@ def measure(folders: list[Path], method: str, threads: int | None, scorings: Seq
     if not rows:
         raise SystemExit(f"no rows of {method!r} with a recorded pool in {[str(f) for f in folders]}")
     rescorer = Rescorer(threads)
-    per_question: dict[str, dict[str, dict[int, float]]] = {}
+    per_question: dict[str, dict[str, dict[str, float]]] = {}
     seconds: list[float] = []
     stores: dict[Path, dict[int, str]] = {}
     for qid, (folder, row) in rows.items():
@@ -173,18 +173,11 @@ def measure(folders: list[Path], method: str, threads: int | None, scorings: Seq
                    for name, parts in FUSIONS.items() if all(part in ranked for part in parts)}
         per_question[qid] = {name: hits(s, gold) for name, s in scored.items()}
         print(f"{len(per_question)}/{len(rows)} {qid} {seconds[-1]:.1f} s", file=sys.stderr, flush=True)
-    names = list(next(iter(per_question.values())))
-    table = []
-    for name in names:
-        entry: dict[str, Any] = {"scoring": name, "n": len(per_question)}
-        for k in KS:
-            entry[f"R@{k}"] = round(100 * sum(q[name][k] for q in per_question.values()) / len(per_question), 1)
-        won = sum(q[name][3] > q["ql"][3] for q in per_question.values())
-        lost = sum(q[name][3] < q["ql"][3] for q in per_question.values())
-        entry["vs ql"] = {"won": won, "lost": lost, "p": round(sign_test_p(won, lost), 2)}
-        table.append(entry)
+    by_scoring = {name: {qid: q[name] for qid, q in per_question.items()} for name in next(iter(per_question.values()))}
+    table = [{"scoring": name, "n": len(mine), **recall(mine), "vs ql": duel(mine, by_scoring["ql"])}
+             for name, mine in by_scoring.items()]
     return {"method": method, "rows": table, "rescore_s_per_question": round(sorted(seconds)[len(seconds) // 2], 1),
-            "per_question": {qid: {n: h[3] for n, h in q.items()} for qid, q in per_question.items()}}
+            "per_question": {qid: {n: h["3"] for n, h in q.items()} for qid, q in per_question.items()}}
 
 
 def markdown(result: dict[str, Any]) -> str:
